@@ -1,0 +1,58 @@
+"""Clone the upstream at the pinned commit, for ``invoke fetch-upstream``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from .errors import UpstreamError
+from .settings import CHECKPOINT_IN_CHECKOUT, UpstreamPin
+from .upstream import UpstreamAudit, audit_checkout
+
+# Cloning U-2-Net's full history is hundreds of MB; one commit is all we need.
+_TIMEOUT_SECONDS = 600
+
+
+def fetch_upstream(url: str, dest: Path, pin: UpstreamPin) -> UpstreamAudit:
+    """Fetch ``pin.commit`` from ``url`` into a new checkout at ``dest`` and audit it.
+
+    ``dest`` must not exist yet (an existing directory is never touched).  If anything
+    fails, the partly made checkout is removed again.
+    """
+    if dest.exists():
+        raise UpstreamError(f"{dest}: already exists; pass --dest with a new directory")
+    dest.mkdir(parents=True)
+    try:
+        for args in (
+            ["init", "-q"],
+            ["remote", "add", "origin", url],
+            ["fetch", "-q", "--depth", "1", "origin", pin.commit],
+            ["-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD"],
+        ):
+            try:
+                result = subprocess.run(
+                    ["git", "-C", str(dest), *args],
+                    capture_output=True,
+                    text=True,
+                    timeout=_TIMEOUT_SECONDS,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise UpstreamError(
+                    f"{url}: git {args[0]} took over {_TIMEOUT_SECONDS} s; try again"
+                ) from None
+            if result.returncode != 0:
+                detail = (result.stderr.strip().splitlines() or ["git failed"])[-1]
+                raise UpstreamError(f"{url}: cannot fetch commit {pin.commit[:12]} ({detail})")
+        return audit_checkout(dest, pin)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def checkpoint_hint(dest: Path) -> str:
+    return (
+        f"put u2netp.pth (from the links in upstream's README) at {dest / CHECKPOINT_IN_CHECKOUT}, "
+        f"then run `invoke export --upstream {dest}`"
+    )

@@ -1,0 +1,67 @@
+"""The manifest sidecar: canonical JSON, its JSON Schema, and reading it back.
+
+Torch-free: the verifier reads manifests with this module alone.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_bytes_atomic
+from .errors import ManifestError
+
+SCHEMA_ID = "u2netp-mirror-export-manifest-v1"
+SCHEMA_RESOURCE = "manifest.schema.json"
+
+
+def canonical_json(document: Any) -> bytes:
+    """Sorted keys, 2-space indent, UTF-8, trailing newline: one byte sequence per document."""
+    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+@cache
+def manifest_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema, shipped as package data (docs/ holds an identical copy)."""
+    text = resources.files("mirror.schema").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def schema_problems(document: Any) -> list[str]:
+    """Every way ``document`` breaks the schema, as 'path: message' lines (empty if valid)."""
+    import jsonschema  # imported here: only validation needs it
+
+    validator = jsonschema.Draft202012Validator(manifest_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        where = "/".join(map(str, error.absolute_path)) or "(top level)"
+        problems.append(f"{where}: {error.message}")
+    return problems
+
+
+def write_manifest(path: Path, document: dict[str, Any]) -> bytes:
+    """Validate ``document`` against the schema, then write it atomically; return the bytes."""
+    problems = schema_problems(document)
+    if problems:
+        # Our own bug if it happens, but never publish a manifest readers would reject.
+        raise ManifestError(f"{path}: manifest does not match its schema ({problems[0]})")
+    data = canonical_json(document)
+    write_bytes_atomic(path, data)
+    return data
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """Read and schema-check a manifest; raise ``ManifestError`` naming the file if it is bad."""
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: no manifest here") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path}: not a readable JSON manifest ({exc})") from None
+    problems = schema_problems(document)
+    if problems:
+        raise ManifestError(f"{path}: does not match {SCHEMA_ID} ({problems[0]})")
+    return document

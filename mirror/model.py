@@ -1,0 +1,187 @@
+"""Build upstream's U2NETP from the checkout and load a checkpoint into it, safely.
+
+Upstream code is imported from the checkout at run time, never copied here.
+This module imports torch: import it only from code paths that need torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+import re
+import sys
+import types
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError, UpstreamError
+from .settings import MODULE_IN_CHECKOUT
+
+SELECTED_OUTPUT = "d0"
+# How many offending keys an error message lists before it says "and N more".
+_ERROR_SAMPLE = 5
+
+
+class SaliencyHead(nn.Module):
+    """Wraps U2NETP so the graph has one output: upstream's fused map d0 (index 0)."""
+
+    def __init__(self, u2netp: nn.Module) -> None:
+        super().__init__()
+        self.u2netp = u2netp
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.u2netp(image)[0]
+
+
+@contextmanager
+def _stand_in_for_torchvision() -> Iterator[None]:
+    """Satisfy upstream's unused ``from torchvision import models`` when torchvision is absent.
+
+    Upstream's u2net.py imports torchvision.models and never uses it; torchvision is a large
+    dependency that must match the torch build exactly, so we do not require it.  The stand-in
+    lives in ``sys.modules`` only while the module executes, and any use of it fails loudly.
+    """
+    if importlib.util.find_spec("torchvision") is not None:
+        yield
+        return
+
+    class _Unavailable(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            raise ImportError(f"torchvision is not installed (upstream used torchvision.models.{name})")
+
+    package = types.ModuleType("torchvision")
+    package.models = _Unavailable("torchvision.models")  # type: ignore[attr-defined]
+    saved = {name: sys.modules.get(name) for name in ("torchvision", "torchvision.models")}
+    sys.modules["torchvision"] = package
+    sys.modules["torchvision.models"] = package.models  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def load_upstream_module(checkout: Path) -> types.ModuleType:
+    """Execute ``model/u2net.py`` from ``checkout`` as a private module.
+
+    It gets a unique name, so it cannot clash with any other module called ``model``,
+    and neither ``sys.path`` nor ``sys.modules`` keeps a trace of it afterwards.
+    """
+    path = checkout / MODULE_IN_CHECKOUT
+    name = "_u2netp_mirror_upstream_u2net"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UpstreamError(f"{path}: cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # some constructs (dataclasses, pickling) look themselves up here
+    try:
+        with _stand_in_for_torchvision(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            spec.loader.exec_module(module)
+    except Exception as exc:  # upstream code: any failure is the checkout's problem
+        raise UpstreamError(f"{path}: importing it failed ({type(exc).__name__}: {exc})") from exc
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+def build_u2netp(checkout: Path) -> nn.Module:
+    """``U2NETP(3, 1)`` from the checkout, in eval mode."""
+    module = load_upstream_module(checkout)
+    factory = getattr(module, "U2NETP", None)
+    if not isinstance(factory, type) or not issubclass(factory, nn.Module):
+        raise UpstreamError(f"{checkout / MODULE_IN_CHECKOUT}: defines no nn.Module named U2NETP")
+    try:
+        return factory(3, 1).eval()
+    except Exception as exc:
+        raise UpstreamError(
+            f"{checkout / MODULE_IN_CHECKOUT}: U2NETP(3, 1) failed ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _read_checkpoint(path: Path) -> object:
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: no checkpoint here; download u2netp.pth from upstream's README links "
+            "and put it there (or pass --checkpoint FILE)"
+        )
+    try:
+        # weights_only=True: tensors and plain containers only, so a malicious pickle
+        # raises instead of running code.  There is deliberately no unsafe fallback.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # protocol notices; errors still raise
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if refused:
+            raise CheckpointError(
+                f"{path}: refused: the pickle references {refused.group(1)}; only tensors are loaded, "
+                "so this file was not executed (is it really u2netp.pth?)"
+            ) from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (its pickle data is malformed)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first[:160]})") from None
+
+
+def _state_dict_of(path: Path, loaded: object) -> dict[str, torch.Tensor]:
+    # Training scripts often save {"state_dict": ..., "epoch": ...}; take the weights.
+    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, Mapping) or not loaded:
+        raise CheckpointError(f"{path}: holds a {type(loaded).__name__}, not a non-empty state dict")
+    bad = [key for key, value in loaded.items() if not isinstance(key, str) or not torch.is_tensor(value)]
+    if bad:
+        raise CheckpointError(f"{path}: state dict entries that are not tensors: {_sample(map(str, bad))}")
+    state = dict(loaded)
+    # nn.DataParallel saves every key as "module.<name>"; strip it only when all keys have it.
+    if all(key.startswith("module.") for key in state):
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    return state
+
+
+def _sample(items: Iterator[str] | list[str]) -> str:
+    items = list(items)
+    shown = ", ".join(items[:_ERROR_SAMPLE])
+    more = len(items) - _ERROR_SAMPLE
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def load_checkpoint(net: nn.Module, path: Path) -> None:
+    """Load ``path`` into ``net`` strictly; raise ``CheckpointError`` naming what does not fit."""
+    state = _state_dict_of(path, _read_checkpoint(path))
+    expected = net.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    mismatched = [
+        f"{key} {tuple(state[key].shape)} != {tuple(value.shape)}"
+        for key, value in expected.items()
+        if key in state and state[key].shape != value.shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_sample(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_sample(unexpected)}")
+    if mismatched:
+        problems.append(f"shape mismatches: {_sample(mismatched)}")
+    if problems:
+        raise CheckpointError(f"{path}: does not fit U2NETP(3, 1) ({'; '.join(problems)})")
+    non_finite = [
+        key
+        for key, value in state.items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+    if non_finite:
+        raise CheckpointError(f"{path}: non-finite (NaN or inf) weights in {_sample(non_finite)}")
+    net.load_state_dict(state, strict=True)
+    net.eval()

@@ -1,0 +1,326 @@
+"""The export and manifest steps, end to end.  Imports torch (lazily, per step).
+
+``tasks.py`` calls ``run_export`` and ``run_manifest``; so can any Python caller.
+Progress goes to an optional ``report`` callback, one line per sub-step.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import CheckpointError, ManifestError
+from .hashing import sha256_bytes, sha256_file
+from .license import SPDX_ID
+from .manifest import SCHEMA_ID, write_manifest
+from .metadata import (
+    CROSS_CHECKED,
+    INPUT_NAME,
+    OPSET,
+    OUTPUT_NAME,
+    TRACE_HEIGHT,
+    TRACE_WIDTH,
+    build_metadata,
+    compare,
+    read_metadata,
+)
+from .provenance import FileRecord, run_provenance
+from .settings import MODEL_ID, UPSTREAM_REPO, ExportSettings
+from .upstream import UpstreamAudit, audit_checkout
+
+Report = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+@contextmanager
+def _step(report: Report, what: str) -> Iterator[list[str]]:
+    """Time a sub-step and report 'what: detail (0.12 s)' when it succeeds."""
+    detail: list[str] = []
+    start = time.perf_counter()
+    yield detail
+    suffix = f": {' '.join(detail)}" if detail else ""
+    report(f"{what}{suffix} ({time.perf_counter() - start:.2f} s)")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The audited upstream and the checkpoint, hashed once per run."""
+
+    audit: UpstreamAudit
+    checkpoint: Path
+    checkpoint_sha256: str
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    inputs: Inputs
+    onnx_path: Path
+    onnx_sha256: str
+    onnx_size: int
+    metadata: dict[str, str]
+    validation: Any  # mirror.validate.ValidationReport (kept untyped: that module imports torch)
+
+
+@dataclass(frozen=True)
+class ManifestResult:
+    path: Path
+    sha256: str
+    document: dict[str, Any]
+
+
+def _audit_inputs(settings: ExportSettings, report: Report) -> Inputs:
+    with _step(report, "audit upstream") as detail:
+        audit = audit_checkout(settings.upstream, settings.pin, settings.allow_unpinned)
+        detail.append(f"{audit.commit[:12]} {'pinned' if audit.pinned else 'UNPINNED (--allow-unpinned)'},")
+        detail.append(f"licence {SPDX_ID}{', NOTICE' if audit.notice_path else ''}")
+    with _step(report, "hash checkpoint") as detail:
+        if not settings.checkpoint.is_file():
+            raise CheckpointError(
+                f"{settings.checkpoint}: no checkpoint here; download u2netp.pth from upstream's "
+                "README links and put it there (or pass --checkpoint FILE)"
+            )
+        checkpoint_sha256 = sha256_file(settings.checkpoint)
+        wanted = settings.pin.checkpoint_sha256
+        if wanted and checkpoint_sha256 != wanted and not settings.allow_unpinned:
+            raise CheckpointError(
+                f"{settings.checkpoint}: sha256 {checkpoint_sha256[:12]} != pinned {wanted[:12]}; "
+                "use the audited u2netp.pth, or pass --allow-unpinned"
+            )
+        detail.append(checkpoint_sha256[:12])
+    return Inputs(audit, settings.checkpoint, checkpoint_sha256)
+
+
+def _load_head(settings: ExportSettings, inputs: Inputs, report: Report) -> Any:
+    from .model import SaliencyHead, build_u2netp, load_checkpoint
+
+    with _step(report, "load U2NETP") as detail:
+        net = build_u2netp(settings.upstream)
+        load_checkpoint(net, inputs.checkpoint)
+        detail.append(f"{sum(p.numel() for p in net.parameters()):,} parameters")
+    return SaliencyHead(net).eval()
+
+
+def _validate(settings: ExportSettings, model_bytes: bytes, head: Any, label: str, report: Report) -> Any:
+    from .validate import validate
+
+    with _step(report, "validate") as detail:
+        result = validate(
+            model_bytes,
+            head,
+            shapes=settings.validation_shapes,
+            tolerance=settings.tolerance,
+            seed=settings.seed,
+            label=label,
+        )
+        detail.append(
+            f"onnx.checker ok, max |ort - torch| {result.max_abs_diff:.2g} over {len(result.checks)} shapes"
+        )
+    return result
+
+
+def _expected_metadata(inputs: Inputs) -> dict[str, str]:
+    import onnx
+    import torch
+
+    from .model import SELECTED_OUTPUT
+
+    return build_metadata(
+        upstream_commit=inputs.audit.commit,
+        upstream_module_sha256=inputs.audit.module_sha256,
+        upstream_pinned=inputs.audit.pinned,
+        checkpoint_sha256=inputs.checkpoint_sha256,
+        license_spdx=SPDX_ID,
+        torch_version=torch.__version__,
+        onnx_version=onnx.__version__,
+        selected_output=SELECTED_OUTPUT,
+    )
+
+
+def run_export(settings: ExportSettings, report: Report = _silent) -> ExportResult:
+    """Audit, load, export, validate, then write ``settings.onnx_path`` atomically.
+
+    On any error nothing new is left in dist; an earlier ONNX there stays as it was.
+    """
+    from .atomic import write_bytes_atomic
+    from .export import export_to_bytes
+
+    inputs = _audit_inputs(settings, report)
+    head = _load_head(settings, inputs, report)
+    metadata = _expected_metadata(inputs)
+    with _step(report, "export ONNX") as detail:
+        model_bytes = export_to_bytes(head, metadata)
+        detail.append(f"opset {OPSET}, {INPUT_NAME} -> {OUTPUT_NAME}, dynamic N/H/W")
+    validation = _validate(settings, model_bytes, head, str(settings.onnx_path), report)
+    with _step(report, "write") as detail:
+        write_bytes_atomic(settings.onnx_path, model_bytes)
+        detail.append(f"{settings.onnx_path} ({len(model_bytes):,} bytes)")
+    return ExportResult(
+        inputs=inputs,
+        onnx_path=settings.onnx_path,
+        onnx_sha256=sha256_bytes(model_bytes),
+        onnx_size=len(model_bytes),
+        metadata=metadata,
+        validation=validation,
+    )
+
+
+def _checkpoint_location(settings: ExportSettings) -> tuple[str, Path, str]:
+    """(root name, root, relative path) of the checkpoint: inside the checkout if it is there."""
+    checkpoint = settings.checkpoint.resolve()
+    try:
+        return "upstream", settings.upstream, checkpoint.relative_to(settings.upstream.resolve()).as_posix()
+    except ValueError:
+        # Outside the checkout only the file name is recorded: its directory is machine-specific.
+        return "checkpoint_dir", settings.checkpoint.parent, settings.checkpoint.name
+
+
+def _argv(settings: ExportSettings, checkpoint_root: str, checkpoint_path: str) -> list[str]:
+    # The `invoke manifest` command line that reproduces this step, whoever ran it (the
+    # entrypoint says who), with the machine-specific roots named, not spelled out.
+    argv = [
+        "invoke",
+        "manifest",
+        "--upstream",
+        "<upstream>",
+        "--checkpoint",
+        f"<{checkpoint_root}>/{checkpoint_path}",
+        "--dist",
+        "<dist>",
+        "--tolerance",
+        repr(settings.tolerance),
+    ]
+    if settings.allow_unpinned:
+        argv.append("--allow-unpinned")
+    return argv
+
+
+def _toolchain() -> dict[str, str]:
+    import numpy
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": numpy.__version__,
+        "u2netp_mirror": __version__,
+    }
+
+
+def run_manifest(
+    settings: ExportSettings, report: Report = _silent, export: ExportResult | None = None
+) -> ManifestResult:
+    """Re-hash the inputs, cross-check the ONNX in dist against them, write the manifest.
+
+    ``export`` (the result of ``run_export`` in the same process) saves re-auditing and
+    re-validating; without it the ONNX in dist is validated against torch again.
+    """
+    onnx_path = settings.onnx_path
+    if not onnx_path.is_file():
+        raise ManifestError(f"{onnx_path}: no ONNX here; run `invoke export` first")
+    if export is not None and export.onnx_sha256 != sha256_file(onnx_path):
+        raise ManifestError(f"{onnx_path}: changed since it was exported; run `invoke export` again")
+    inputs = export.inputs if export is not None else _audit_inputs(settings, report)
+    model_bytes = onnx_path.read_bytes()
+    with _step(report, "cross-check ONNX metadata") as detail:
+        found = read_metadata(model_bytes)
+        expected = {key: value for key, value in _expected_metadata(inputs).items() if key in CROSS_CHECKED}
+        differences = compare(found, expected)
+        if differences:
+            raise ManifestError(
+                f"{onnx_path}: was exported from other inputs ({differences[0]}); "
+                "run `invoke export` with these inputs first"
+            )
+        detail.append(f"{len(expected)} fields agree")
+    if export is not None:
+        validation = export.validation
+    else:
+        validation = _validate(
+            settings, model_bytes, _load_head(settings, inputs, report), str(onnx_path), report
+        )
+
+    audit = inputs.audit
+    checkpoint_root, checkpoint_dir, checkpoint_path = _checkpoint_location(settings)
+    upstream_files = [
+        FileRecord.of("upstream_module", "upstream", audit.root, audit.module_path, audit.module_sha256),
+        FileRecord.of("license", "upstream", audit.root, audit.license_path, audit.license_sha256),
+    ]
+    if audit.notice_path and audit.notice_sha256:
+        upstream_files.append(
+            FileRecord.of("notice", "upstream", audit.root, audit.notice_path, audit.notice_sha256)
+        )
+    upstream_files.append(
+        FileRecord.of(
+            "checkpoint", checkpoint_root, checkpoint_dir, checkpoint_path, inputs.checkpoint_sha256
+        )
+    )
+    onnx_sha256 = sha256_bytes(model_bytes)
+    onnx_record = FileRecord("onnx", "dist", onnx_path.name, onnx_sha256, len(model_bytes))
+    document = {
+        "schema": SCHEMA_ID,
+        "model_id": MODEL_ID,
+        "upstream": {
+            "repo": UPSTREAM_REPO,
+            "commit": audit.commit,
+            "module_path": audit.module_path,
+            "module_sha256": audit.module_sha256,
+            "checkpoint_path": checkpoint_path,
+            "checkpoint_sha256": inputs.checkpoint_sha256,
+            "license_path": audit.license_path,
+            "license_sha256": audit.license_sha256,
+            "license_spdx": SPDX_ID,
+            "notice_present": audit.notice_path is not None,
+            "notice_sha256": audit.notice_sha256,
+            "pinned": audit.pinned,
+            "allow_unpinned": settings.allow_unpinned,
+            "pin": {
+                "source": settings.pin.source,
+                "commit": settings.pin.commit,
+                "module_sha256": settings.pin.module_sha256,
+                "license_sha256": settings.pin.license_sha256,
+                "checkpoint_sha256": settings.pin.checkpoint_sha256 or None,
+            },
+        },
+        "export": {
+            "opset": OPSET,
+            "height": TRACE_HEIGHT,
+            "width": TRACE_WIDTH,
+            "input_name": INPUT_NAME,
+            "output_name": OUTPUT_NAME,
+            "dynamic_axes": ["batch", "height", "width"],
+            "selected_upstream_output": found.get("selected_output", ""),
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "metadata_written": found,
+        },
+        "outputs": {"onnx_path": onnx_path.name, "onnx_sha256": onnx_sha256, "onnx_size": len(model_bytes)},
+        "validation": validation.as_dict(),
+        "toolchain": _toolchain(),
+        "run_provenance": run_provenance(
+            entrypoint=settings.entrypoint,
+            argv=_argv(settings, checkpoint_root, checkpoint_path),
+            args={
+                "allow_unpinned": settings.allow_unpinned,
+                "tolerance": settings.tolerance,
+                "seed": settings.seed,
+                "validation_shapes": [list(shape) for shape in settings.validation_shapes],
+            },
+            inputs=upstream_files,
+            outputs=[onnx_record],
+        ),
+    }
+    with _step(report, "write") as detail:
+        data = write_manifest(settings.manifest_path, document)
+        detail.append(f"{settings.manifest_path} ({len(data):,} bytes)")
+    return ManifestResult(settings.manifest_path, sha256_bytes(data), document)

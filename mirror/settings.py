@@ -1,0 +1,79 @@
+"""One settings object shared by the CLI and the library (as twine does).
+
+``tasks.py`` builds an ``ExportSettings`` from Invoke's config (invoke.yaml,
+environment, command-line options) and hands it to the pipeline; library
+users build one directly.  Nothing below reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODEL_ID = "u2netp_mirror_v1"
+UPSTREAM_REPO = "https://github.com/xuebinqin/U-2-Net"
+# Where upstream's README tells users to put the U2NETP weights, relative to the checkout.
+CHECKPOINT_IN_CHECKOUT = Path("saved_models/u2netp/u2netp.pth")
+MODULE_IN_CHECKOUT = Path("model/u2net.py")
+
+# (batch, height, width): square, two non-square ones (one with odd sides) and batch 2.
+DEFAULT_VALIDATION_SHAPES: tuple[tuple[int, int, int], ...] = (
+    (1, 320, 320),
+    (1, 240, 352),
+    (1, 301, 457),
+    (2, 320, 320),
+)
+
+
+@dataclass(frozen=True)
+class UpstreamPin:
+    """The audited upstream: a checkout must match it unless pins are waived."""
+
+    commit: str
+    module_sha256: str
+    license_sha256: str
+    # Empty until a maintainer has audited the real u2netp.pth; enforced once set.
+    checkpoint_sha256: str = ""
+    # Where the pin came from, recorded in the manifest ("config" or "demo-fixture").
+    source: str = "config"
+
+    @classmethod
+    def from_config(cls, pin: Mapping[str, Any], source: str = "config") -> UpstreamPin:
+        return cls(
+            commit=str(pin["commit"]),
+            module_sha256=str(pin["module_sha256"]),
+            license_sha256=str(pin["license_sha256"]),
+            checkpoint_sha256=str(pin.get("checkpoint_sha256") or ""),
+            source=source,
+        )
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """Everything ``export`` and ``manifest`` need; paths may be relative to the CWD."""
+
+    upstream: Path
+    checkpoint: Path
+    dist: Path
+    pin: UpstreamPin
+    allow_unpinned: bool = False
+    tolerance: float = 1e-5
+    seed: int = 0
+    validation_shapes: tuple[tuple[int, int, int], ...] = DEFAULT_VALIDATION_SHAPES
+    # How the run was invoked, for run_provenance (e.g. "invoke export").
+    entrypoint: str = "u2netp-mirror"
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.dist / f"{MODEL_ID}.onnx"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dist / f"{MODEL_ID}.manifest.json"
+
+
+def default_checkpoint(upstream: Path) -> Path:
+    """The checkpoint location upstream documents, inside ``upstream``."""
+    return upstream / CHECKPOINT_IN_CHECKOUT

@@ -1,0 +1,106 @@
+"""Check an exported ONNX: the ONNX checker, then onnxruntime against torch's d0.
+
+Imports torch: import this module only where torch is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+from torch import nn
+
+from .errors import ValidationError
+from .metadata import INPUT_NAME, OUTPUT_NAME
+
+
+@dataclass(frozen=True)
+class ShapeCheck:
+    batch: int
+    height: int
+    width: int
+    max_abs_diff: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "batch": self.batch,
+            "height": self.height,
+            "width": self.width,
+            # Three significant digits: the last bits of a float difference depend on
+            # thread scheduling, and the manifest must be byte-identical on re-runs.
+            "max_abs_diff": float(f"{self.max_abs_diff:.3g}"),
+        }
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    tolerance: float
+    seed: int
+    checks: tuple[ShapeCheck, ...]
+    onnxruntime_version: str
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(check.max_abs_diff for check in self.checks)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "onnx_checker": "onnx.checker.check_model(full_check=True)",
+            "runtime": f"onnxruntime {self.onnxruntime_version} CPUExecutionProvider",
+            "reference": "torch eager d0",
+            "seed": self.seed,
+            "tolerance": self.tolerance,
+            "shapes": [check.as_dict() for check in self.checks],
+            "max_abs_diff": float(f"{self.max_abs_diff:.3g}"),
+            "passed": True,
+        }
+
+
+def validate(
+    model_bytes: bytes,
+    head: nn.Module,
+    *,
+    shapes: Sequence[tuple[int, int, int]],
+    tolerance: float,
+    seed: int,
+    label: str,
+) -> ValidationReport:
+    """Raise ``ValidationError`` (naming ``label``) unless the model passes every check."""
+    try:
+        onnx.checker.check_model(onnx.load_model_from_string(model_bytes), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        first = (str(exc).strip().splitlines() or ["invalid model"])[0]
+        raise ValidationError(f"{label}: rejected by onnx.checker ({first})") from None
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(
+        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    generator = torch.Generator().manual_seed(seed)
+    checks = []
+    for batch, height, width in shapes:
+        # Standard normal: the range of ImageNet-normalised pixels, negatives included.
+        image = torch.randn(batch, 3, height, width, generator=generator)
+        with torch.no_grad():
+            expected = head(image).numpy()
+        (found,) = session.run([OUTPUT_NAME], {INPUT_NAME: image.numpy()})
+        if found.shape != expected.shape:
+            raise ValidationError(
+                f"{label}: output shape {found.shape} != torch's {expected.shape} "
+                f"for input {batch}x3x{height}x{width}"
+            )
+        diff = float(np.max(np.abs(found - expected)))
+        if not diff <= tolerance:  # also catches NaN
+            raise ValidationError(
+                f"{label}: onnxruntime differs from torch by {diff:.3g} > tolerance {tolerance:g} "
+                f"at input {batch}x3x{height}x{width}"
+            )
+        checks.append(ShapeCheck(batch, height, width, diff))
+    return ValidationReport(
+        tolerance=tolerance, seed=seed, checks=tuple(checks), onnxruntime_version=onnxruntime.__version__
+    )

@@ -1,0 +1,51 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from mirror.fixture import Fixture
+from mirror.settings import ExportSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_for(fixture: Fixture, dist: Path, **changes) -> ExportSettings:
+    base = ExportSettings(
+        upstream=fixture.root, checkpoint=fixture.checkpoint, dist=dist, pin=fixture.pin, entrypoint="pytest"
+    )
+    return replace(base, **changes)
+
+
+def run_cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300):
+    """Run ``python -m invoke ARGS`` in ``cwd`` (tasks.py is found through --search-root)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def fixture_pin_env(fixture: Fixture) -> dict[str, str]:
+    """Environment overriding the config pins with the fixture's, as a user would."""
+    return {
+        "INVOKE_U2NETP_PIN_COMMIT": fixture.pin.commit,
+        "INVOKE_U2NETP_PIN_MODULE_SHA256": fixture.pin.module_sha256,
+        "INVOKE_U2NETP_PIN_LICENSE_SHA256": fixture.pin.license_sha256,
+    }
+
+
+def files_in(directory: Path) -> list[str]:
+    """Every file and directory under ``directory`` (relative), hidden temp files included."""
+    if not directory.exists():
+        return []
+    return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*"))
