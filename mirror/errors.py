@@ -34,3 +34,20 @@ class ValidationError(MirrorError):
 
 class ManifestError(MirrorError):
     """The manifest cannot be written or does not match the ONNX in dist."""
+
+
+class IdentityTokenError(MirrorError):
+    """No usable OIDC identity token for signing."""
+
+
+class SigningError(MirrorError):
+    """Signing failed, or the new signature did not verify."""
+
+
+class VerificationFailed(MirrorError):
+    """A release check failed; ``check`` names which one."""
+
+    def __init__(self, check: str, reason: str) -> None:
+        super().__init__(f"{check}: {reason}")
+        self.check = check
+        self.reason = reason

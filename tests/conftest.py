@@ -32,3 +32,41 @@ def checkout(pristine: Fixture, tmp_path: Path) -> Fixture:
     root = tmp_path / "U-2-Net"
     shutil.copytree(pristine.root, root, symlinks=True)
     return replace(pristine, root=root, checkpoint=root / pristine.checkpoint.relative_to(pristine.root))
+
+
+@pytest.fixture(scope="session")
+def sigstore_stack():
+    """A real Sigstore stack (OIDC, Fulcio, CT, Rekor v1) on 127.0.0.1 for the whole session."""
+    from tests.sigstore_stack import SigstoreStack
+
+    stack = SigstoreStack().start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def trust_config(sigstore_stack, tmp_path_factory) -> Path:
+    import json
+
+    path = tmp_path_factory.mktemp("sigstore") / "trust_config.json"
+    path.write_text(json.dumps(sigstore_stack.trust_config()))
+    return path
+
+
+@pytest.fixture(scope="session")
+def exported_dist(pristine, tmp_path_factory) -> Path:
+    """dist/ with a real ONNX and manifest exported from the fixture (unsigned); copy before changing."""
+    from mirror.pipeline import run_export, run_manifest
+    from tests.helpers import settings_for
+
+    settings = settings_for(pristine, tmp_path_factory.mktemp("exported") / "dist")
+    run_manifest(settings, export=run_export(settings))
+    return settings.dist
+
+
+@pytest.fixture
+def dist(exported_dist, tmp_path) -> Path:
+    """A private copy of the exported dist/ that a test may sign or tamper with."""
+    copy = tmp_path / "dist"
+    shutil.copytree(exported_dist, copy)
+    return copy

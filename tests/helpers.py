@@ -21,13 +21,24 @@ def settings_for(fixture: Fixture, dist: Path, **changes) -> ExportSettings:
     return replace(base, **changes)
 
 
-def run_cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300):
-    """Run ``python -m invoke ARGS`` in ``cwd`` (tasks.py is found through --search-root)."""
-    full_env = {**os.environ, **(env or {})}
+def run_cli(
+    *args: str,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    env_override: dict[str, str] | None = None,
+    timeout: float = 300,
+):
+    """Run ``python -m invoke ARGS`` in ``cwd`` (tasks.py is found through --search-root).
+
+    ``env`` adds to the current environment; ``env_override`` replaces it.  Standard input is
+    closed, as in CI, so nothing can wait for a prompt.
+    """
+    full_env = env_override if env_override is not None else {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
         cwd=cwd,
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         env=full_env,
         timeout=timeout,
@@ -49,3 +60,28 @@ def files_in(directory: Path) -> list[str]:
     if not directory.exists():
         return []
     return sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*"))
+
+
+RELEASE_IDENTITY = (
+    "https://github.com/example/u2netp-mirror/.github/workflows/release.yml@refs/tags/u2netp-mirror-v1.0.0"
+)
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def without_ambient_credentials() -> dict[str, str]:
+    """os.environ minus everything that could hand sigstore a token (CI detection included)."""
+    drop = (
+        "SIGSTORE_ID_TOKEN",
+        "GITHUB_ACTIONS",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "GOOGLE_SERVICE_ACCOUNT_NAME",
+        "BUILDKITE",
+        "GITLAB_CI",
+        "CIRCLECI",
+    )
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in drop and not key.startswith("SIGSTORE_ID")
+    }

@@ -23,7 +23,7 @@ def test_list_shows_every_task_without_importing_torch():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert "HEAVY []" in result.stdout, result.stdout
-    for name in ("export", "manifest", "demo", "fetch-upstream", "test"):
+    for name in ("export", "manifest", "sign", "verify", "demo", "fetch-upstream", "test"):
         assert f"  {name} " in result.stdout
 
 

@@ -1,0 +1,45 @@
+"""The release's files and how they relate: names, bundles, and the ONNX ↔ manifest hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mirror.errors import VerificationFailed
+from mirror.hashing import sha256_file
+from mirror.manifest import load_manifest
+from mirror.settings import MODEL_ID
+
+ONNX_NAME = f"{MODEL_ID}.onnx"
+MANIFEST_NAME = f"{MODEL_ID}.manifest.json"
+BUNDLE_SUFFIX = ".sigstore.json"
+SIGNED_NAMES = (ONNX_NAME, MANIFEST_NAME)
+
+
+def bundle_path(path: Path) -> Path:
+    """Where the Sigstore bundle of ``path`` lives: right beside it, ``<name>.sigstore.json``."""
+    return path.with_name(path.name + BUNDLE_SUFFIX)
+
+
+def checked_manifest(dist: Path, onnx_sha256: str | None = None) -> tuple[dict[str, Any], str]:
+    """Load dist's manifest (schema-checked) and confirm the ONNX is the one it describes.
+
+    Pass ``onnx_sha256`` if it is already known, to save hashing the ONNX again.
+    Returns the manifest and the ONNX's sha256; raises ``VerificationFailed`` otherwise.
+    """
+    onnx_path, manifest_path = dist / ONNX_NAME, dist / MANIFEST_NAME
+    try:
+        manifest = load_manifest(manifest_path)
+    except Exception as exc:  # ManifestError: keep its one-line text, name the check
+        raise VerificationFailed("manifest schema", str(exc)) from None
+    if not onnx_path.is_file():
+        raise VerificationFailed("onnx sha256", f"{onnx_path}: missing")
+    onnx_sha256 = onnx_sha256 or sha256_file(onnx_path)
+    expected = manifest["outputs"]["onnx_sha256"]
+    if onnx_sha256 != expected:
+        raise VerificationFailed(
+            "onnx sha256",
+            f"{onnx_path} has sha256 {onnx_sha256[:16]}…, the manifest says {expected[:16]}… "
+            "(the ONNX is not the one the manifest describes)",
+        )
+    return manifest, onnx_sha256

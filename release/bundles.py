@@ -1,0 +1,87 @@
+"""Sigstore bundles of release files: reading, checking one file against its bundle, writing.
+
+Files are hashed in chunks and handed to sigstore-python pre-hashed, so a large ONNX is
+never read into memory whole.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.x509 import (
+    Certificate,
+    ObjectIdentifier,
+    RFC822Name,
+    SubjectAlternativeName,
+    UniformResourceIdentifier,
+)
+from sigstore.errors import Error as SigstoreError
+from sigstore.hashes import Hashed
+from sigstore.models import Bundle
+from sigstore.verify import policy
+from sigstore_models.common.v1 import HashAlgorithm
+
+from mirror.errors import MirrorError
+
+_FULCIO_ISSUER = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+
+
+def prehashed(sha256_hex: str) -> Hashed:
+    """A file's sha256 in the form sigstore-python signs and verifies without re-reading it."""
+    return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(sha256_hex))
+
+
+def read_bundle(path: Path) -> Bundle:
+    """Parse a Sigstore bundle; raise ``MirrorError`` naming the file if it is not one."""
+    try:
+        return Bundle.from_json(path.read_bytes())
+    except FileNotFoundError:
+        raise MirrorError(f"{path}: missing") from None
+    except (SigstoreError, ValueError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MirrorError(f"{path}: not a Sigstore bundle ({first[:160]})") from None
+
+
+@dataclass(frozen=True)
+class SignerIdentity:
+    """Who signed: the certificate's SAN and OIDC issuer."""
+
+    identity: str
+    issuer: str
+
+
+def signer_identity(certificate: Certificate) -> SignerIdentity:
+    sans = certificate.extensions.get_extension_for_class(SubjectAlternativeName).value
+    names = sans.get_values_for_type(UniformResourceIdentifier) + sans.get_values_for_type(RFC822Name)
+    issuer = certificate.extensions.get_extension_for_oid(_FULCIO_ISSUER).value
+    return SignerIdentity(identity=names[0] if names else "", issuer=issuer.value.decode())
+
+
+def log_index(bundle: Bundle) -> int:
+    # Read from the bundle's public JSON form rather than sigstore-python's private model.
+    return int(json.loads(bundle.to_json())["verificationMaterial"]["tlogEntries"][0]["logIndex"])
+
+
+class IdentityRegexp:
+    """Like cosign's --certificate-identity-regexp: the SAN must fully match ``pattern``."""
+
+    def __init__(self, pattern: str, issuer: str) -> None:
+        try:
+            self._pattern = re.compile(pattern)
+        except re.error as exc:
+            raise MirrorError(
+                f"--cert-identity-regexp {pattern!r}: not a regular expression ({exc})"
+            ) from None
+        self._issuer = policy.OIDCIssuer(issuer)
+
+    def verify(self, cert: Certificate) -> None:
+        from sigstore.errors import VerificationError
+
+        self._issuer.verify(cert)
+        sans = cert.extensions.get_extension_for_class(SubjectAlternativeName).value
+        names = sans.get_values_for_type(UniformResourceIdentifier) + sans.get_values_for_type(RFC822Name)
+        if not any(self._pattern.fullmatch(name) for name in names):
+            raise VerificationError(f"certificate's SANs {names} do not match {self._pattern.pattern!r}")

@@ -1,0 +1,62 @@
+"""The OIDC identity token for keyless signing, and the certificate identity it will yield.
+
+The token is a bearer secret: it is never printed, logged, written or put in an error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import jwt
+from sigstore.oidc import IdentityError, IdentityToken, Issuer, detect_credential
+
+from mirror.errors import IdentityTokenError
+
+from .instance import SigstoreInstance
+
+TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105 (the variable's name, not a secret)
+GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+_SIGNING_IDENTITY_HELP = (
+    "no identity token for signing: pass --identity-token or set SIGSTORE_ID_TOKEN, run in GitHub "
+    "Actions with `permissions: id-token: write`, or run from an interactive terminal to log in"
+)
+
+
+def resolve_identity_token(
+    explicit: str | None, instance: SigstoreInstance, *, interactive: bool | None = None
+) -> IdentityToken:
+    """The token to sign with, from (in order) ``explicit``/$SIGSTORE_ID_TOKEN, ambient CI
+    credentials, or the browser flow — the last only when stdin is a terminal, so a CI job or
+    any non-interactive shell fails at once instead of hanging."""
+    raw = explicit or os.environ.get(TOKEN_ENV) or None
+    if raw is None:
+        try:
+            raw = detect_credential()
+        except IdentityError as exc:
+            raise IdentityTokenError(f"ambient credential detection failed: {exc}") from None
+    if raw is None:
+        if not (sys.stdin.isatty() if interactive is None else interactive):
+            raise IdentityTokenError(_SIGNING_IDENTITY_HELP)
+        try:
+            issuer = Issuer(instance.client_trust_config.signing_config.get_oidc_url())
+            return issuer.identity_token()
+        except Exception as exc:  # the browser flow's failures are many and all mean the same
+            raise IdentityTokenError(f"interactive login failed ({type(exc).__name__})") from None
+    try:
+        return IdentityToken(raw.strip())
+    except IdentityError as exc:
+        # The message is sigstore's description (expired, malformed), never the token itself.
+        raise IdentityTokenError(f"the identity token is not usable: {exc}") from None
+
+
+def certificate_identity(token: IdentityToken) -> str:
+    """The SAN Fulcio will put in the certificate for ``token``, by Fulcio's rules.
+
+    GitHub Actions tokens give the workflow URI (job_workflow_ref), not their ``sub``;
+    e-mail issuers give the address; other issuers give ``sub``.
+    """
+    claims = jwt.decode(str(token), options={"verify_signature": False})
+    if claims.get("iss") == GITHUB_ACTIONS_ISSUER and claims.get("job_workflow_ref"):
+        return f"https://github.com/{claims['job_workflow_ref']}"
+    return token.identity

@@ -1,0 +1,331 @@
+"""Keyless signing and verification through the real sigstore-python client, on a loopback stack."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mirror.errors import IdentityTokenError, SigningError, VerificationFailed
+from release.instance import SigstoreInstance
+from release.signing import sign_release
+from release.verification import ExpectedSigner, verify_release
+from tests.helpers import GITHUB_ISSUER, RELEASE_IDENTITY, run_cli, without_ambient_credentials
+from tests.sigstore_stack import SigstoreStack
+
+ONNX = "u2netp_mirror_v1.onnx"
+MANIFEST = "u2netp_mirror_v1.manifest.json"
+BUNDLES = (f"{ONNX}.sigstore.json", f"{MANIFEST}.sigstore.json")
+EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
+
+
+@pytest.fixture
+def instance(trust_config):
+    return SigstoreInstance(trust_config=trust_config)
+
+
+@pytest.fixture
+def signed(dist, instance, sigstore_stack):
+    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    return dist
+
+
+def test_sign_then_verify_round_trip(dist, instance, sigstore_stack):
+    results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    assert [r.bundle.name for r in results] == sorted(BUNDLES)
+    for result in results:
+        assert not result.kept
+        assert (result.signer.identity, result.signer.issuer) == (RELEASE_IDENTITY, GITHUB_ISSUER)
+        bundle = json.loads(result.bundle.read_text())
+        assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+        assert int(bundle["verificationMaterial"]["tlogEntries"][0]["logIndex"]) == result.log_index
+    checks = verify_release(dist, EXPECTED, instance)
+    assert [check.name for check in checks] == [
+        "files present",
+        f"{ONNX} signature",
+        f"{MANIFEST} signature",
+        "manifest schema",
+        "onnx sha256",
+        "onnx metadata",
+    ]
+
+
+def test_identity_regexp(signed, instance):
+    pattern = r"https://github\.com/example/u2netp-mirror/\.github/workflows/release\.yml@refs/tags/.*"
+    verify_release(signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=pattern), instance)
+    with pytest.raises(VerificationFailed, match="do not match"):
+        verify_release(
+            signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=r"https://evil/.*"), instance
+        )
+
+
+@pytest.mark.parametrize("name", [ONNX, MANIFEST])
+def test_bundles_verify_with_the_stock_sigstore_cli(signed, trust_config, name):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sigstore",
+            "--trust-config",
+            str(trust_config),
+            "verify",
+            "identity",
+            "--cert-identity",
+            RELEASE_IDENTITY,
+            "--cert-oidc-issuer",
+            GITHUB_ISSUER,
+            "--bundle",
+            str(signed / f"{name}.sigstore.json"),
+            str(signed / name),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"OK: {signed / name}" in result.stderr + result.stdout
+
+
+def _flip_onnx_byte(dist: Path) -> None:
+    data = bytearray((dist / ONNX).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (dist / ONNX).write_bytes(bytes(data))
+
+
+def _edit_manifest(dist: Path) -> None:
+    document = json.loads((dist / MANIFEST).read_text())
+    document["upstream"]["notice_present"] = True
+    (dist / MANIFEST).write_text(json.dumps(document, sort_keys=True, indent=2) + "\n")
+
+
+def _swap_bundles(dist: Path) -> None:
+    first, second = (dist / name for name in BUNDLES)
+    data = first.read_bytes()
+    first.write_bytes(second.read_bytes())
+    second.write_bytes(data)
+
+
+def _drop_bundle(dist: Path) -> None:
+    (dist / BUNDLES[1]).unlink()
+
+
+def _garbage_bundle(dist: Path) -> None:
+    (dist / BUNDLES[0]).write_text("{not a bundle")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "check"),
+    [
+        (_flip_onnx_byte, f"{ONNX} signature"),
+        (_edit_manifest, f"{MANIFEST} signature"),
+        (_swap_bundles, f"{ONNX} signature"),
+        (_drop_bundle, "files present"),
+        (_garbage_bundle, f"{ONNX} signature"),
+    ],
+    ids=["onnx-byte-flipped", "manifest-edited", "bundles-swapped", "bundle-missing", "bundle-garbage"],
+)
+def test_tampering_fails_verification(signed, instance, tamper, check):
+    tamper(signed)
+    with pytest.raises(VerificationFailed) as caught:
+        verify_release(signed, EXPECTED, instance)
+    assert caught.value.check == check
+
+
+def test_wrong_identity_fails(signed, instance):
+    other = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY.replace("v1.0.0", "v9.9.9"))
+    with pytest.raises(VerificationFailed, match="SANs do not match"):
+        verify_release(signed, other, instance)
+
+
+def test_wrong_issuer_fails(signed, instance):
+    other = ExpectedSigner(issuer="https://accounts.google.com", identity=RELEASE_IDENTITY)
+    with pytest.raises(VerificationFailed, match="signature"):
+        verify_release(signed, other, instance)
+
+
+def test_trust_root_of_another_stack_fails(signed, tmp_path):
+    other = SigstoreStack()  # fresh keys; never started: its trust root is all that is needed
+    path = tmp_path / "other_trust_config.json"
+    other.url = "http://127.0.0.1:9"
+    path.write_text(json.dumps(other.trust_config()))
+    with pytest.raises(VerificationFailed, match=f"{ONNX} signature"):
+        verify_release(signed, EXPECTED, SigstoreInstance(trust_config=path))
+
+
+def test_signed_by_someone_else_fails_default_identity(dist, instance, sigstore_stack):
+    sign_release(
+        dist,
+        instance,
+        sigstore_stack.token(
+            "https://github.com/mallory/fork/.github/workflows/release.yml@refs/tags/u2netp-mirror-v1.0.0"
+        ),
+    )
+    with pytest.raises(VerificationFailed, match="SANs do not match"):
+        verify_release(dist, EXPECTED, instance)
+
+
+def test_onnx_that_does_not_match_the_manifest_fails_even_if_resigned(dist, instance, sigstore_stack):
+    _flip_onnx_byte(dist)
+    with pytest.raises(SigningError, match="refusing to sign: onnx sha256"):
+        sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    assert not any((dist / name).exists() for name in BUNDLES)
+
+
+def test_rerun_keeps_valid_bundles_and_logs_nothing_new(signed, instance, sigstore_stack):
+    before = {name: (signed / name).read_bytes() for name in BUNDLES}
+    entries = len(sigstore_stack.leaves)
+    results = sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    assert all(result.kept for result in results)
+    assert {name: (signed / name).read_bytes() for name in BUNDLES} == before
+    assert len(sigstore_stack.leaves) == entries
+
+
+def test_stale_or_broken_bundles_are_replaced(signed, instance, sigstore_stack):
+    _garbage_bundle(signed)
+    kept_before = (signed / BUNDLES[1]).read_bytes()
+    results = {
+        r.bundle.name: r for r in sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    }
+    assert not results[BUNDLES[0]].kept and results[BUNDLES[1]].kept
+    assert (signed / BUNDLES[1]).read_bytes() == kept_before
+    verify_release(signed, EXPECTED, instance)
+
+
+def test_bundle_of_another_signer_is_replaced(dist, instance, sigstore_stack):
+    sign_release(
+        dist,
+        instance,
+        sigstore_stack.token("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main"),
+    )
+    results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    assert not any(result.kept for result in results)
+    verify_release(dist, EXPECTED, instance)
+
+
+def test_expired_token_is_a_clear_error(dist, instance, sigstore_stack):
+    token = sigstore_stack.token(RELEASE_IDENTITY, lifetime=-60)
+    with pytest.raises(IdentityTokenError, match="not usable") as caught:
+        sign_release(dist, instance, token)
+    assert token not in str(caught.value)
+
+
+def test_no_token_in_a_non_interactive_shell_fails_at_once(dist, trust_config):
+    result = run_cli(
+        "sign",
+        "--dist",
+        str(dist),
+        "--trust-config",
+        str(trust_config),
+        env_override=without_ambient_credentials(),
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "no identity token for signing" in result.stderr and "SIGSTORE_ID_TOKEN" in result.stderr
+    assert not any((dist / name).exists() for name in BUNDLES)
+
+
+def test_command_line_sign_and_verify_never_show_the_token(dist, trust_config, sigstore_stack):
+    token = sigstore_stack.token(RELEASE_IDENTITY)
+    env = {**without_ambient_credentials(), "SIGSTORE_ID_TOKEN": token}
+    signed = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
+    assert signed.returncode == 0, signed.stderr
+    assert f"{RELEASE_IDENTITY} ({GITHUB_ISSUER}), Rekor log index" in signed.stdout
+    again = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
+    assert again.returncode == 0 and again.stdout.count("kept (already signed)") == 2
+    verified = run_cli(
+        "verify",
+        "--dist",
+        str(dist),
+        "--trust-config",
+        str(trust_config),
+        "--repo",
+        "example/u2netp-mirror",
+        "--tag",
+        "u2netp-mirror-v1.0.0",
+        env_override=env,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "verify: all checks passed" in verified.stdout and "ok  onnx metadata" in verified.stdout
+    secret_parts = [token, *token.split(".")]
+    for output in (signed, again, verified):
+        assert not any(part in output.stdout + output.stderr for part in secret_parts)
+    for path in dist.rglob("*"):
+        assert not any(part.encode() in path.read_bytes() for part in secret_parts), path
+
+
+def test_command_line_verify_failure_is_one_line(signed, trust_config):
+    _flip_onnx_byte(signed)
+    result = run_cli(
+        "verify",
+        "--dist",
+        str(signed),
+        "--trust-config",
+        str(trust_config),
+        "--cert-identity",
+        RELEASE_IDENTITY,
+        "--cert-oidc-issuer",
+        GITHUB_ISSUER,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {ONNX} signature: {ONNX}.sigstore.json does not verify")
+
+
+def test_verify_needs_to_know_the_signer(signed, trust_config):
+    env = {k: v for k, v in without_ambient_credentials().items() if k != "GITHUB_REPOSITORY"}
+    result = run_cli("verify", "--dist", str(signed), "--trust-config", str(trust_config), env_override=env)
+    assert result.returncode == 1 and "pass --cert-identity" in result.stderr
+
+
+def test_verify_does_not_import_torch_and_console_script_works(signed, trust_config):
+    argv = [
+        "u2netp-mirror",
+        "verify",
+        "--dist",
+        str(signed),
+        "--trust-config",
+        str(trust_config),
+        "--cert-identity",
+        RELEASE_IDENTITY,
+        "--cert-oidc-issuer",
+        GITHUB_ISSUER,
+    ]
+    probe = (
+        "import sys\n"
+        "from mirror.cli import program\n"
+        "try:\n"
+        f"    program.run({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('TORCH' if 'torch' in sys.modules or 'onnxruntime' in sys.modules else 'NO TORCH')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=signed, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "verify: all checks passed" in result.stdout and result.stdout.rstrip().endswith("NO TORCH")
+    script = Path(sys.executable).with_name("u2netp-mirror")
+    installed = subprocess.run(
+        [
+            str(script),
+            "verify",
+            "--dist",
+            str(signed),
+            "--trust-config",
+            str(trust_config),
+            "--cert-identity",
+            RELEASE_IDENTITY,
+            "--cert-oidc-issuer",
+            GITHUB_ISSUER,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=signed.parent,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    shutil.rmtree(signed)
