@@ -12,6 +12,9 @@ second runtime.  Each part does the real cryptography that sigstore-python check
 * Rekor v1 (POST /api/v1/log/entries): stores the canonical (RFC 8785) entry in an
   RFC 6962 Merkle tree, answers with a signed entry timestamp, an inclusion proof and a
   signed checkpoint.
+* Timestamp authority (POST /api/v1/timestamp): answers a DER TimeStampReq with an RFC 3161
+  TimeStampResp (CMS SignedData over TSTInfo, ESSCertIDv2, the request's nonce copied as is,
+  whole-second time) signed by a time-stamping leaf under its own root.
 
 ``trust_config()`` gives the ClientTrustConfig (trusted root + signing config) that points
 sigstore-python at this stack.  Two stacks have unrelated keys, so one stack's bundles do
@@ -33,6 +36,8 @@ from typing import Any
 
 import jwt
 import rfc8785
+from asn1crypto import algos, cms, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -84,6 +89,42 @@ def _audit_path(index: int, leaves: list[bytes]) -> list[bytes]:
     return [*_audit_path(index - split, leaves[split:]), _tree_hash(leaves[:split])]
 
 
+def _key_usage(*, digital_signature: bool = False, cert_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _ca_certificate(key: ec.EllipticCurvePrivateKey, common_name: str, now: dt.datetime) -> x509.Certificate:
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "u2netp-mirror tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
 class SigstoreStack:
     """Start with ``start()``, stop with ``stop()``; ``url`` is http://127.0.0.1:PORT."""
 
@@ -92,41 +133,28 @@ class SigstoreStack:
         self.ca_key = ec.generate_private_key(ec.SECP256R1())
         self.ct_key = ec.generate_private_key(ec.SECP256R1())
         self.rekor_key = ec.generate_private_key(ec.SECP256R1())
+        self.tsa_root_key = ec.generate_private_key(ec.SECP256R1())
+        self.tsa_key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "u2netp-mirror tests"),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"loopback fulcio {secrets.token_hex(4)}"),
-            ]
-        )
-        self.root = (
+        self.root = _ca_certificate(self.ca_key, f"loopback fulcio {secrets.token_hex(4)}", now)
+        self.tsa_root = _ca_certificate(self.tsa_root_key, f"loopback tsa root {secrets.token_hex(4)}", now)
+        self.tsa_leaf = (
             x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.ca_key.public_key())
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "loopback tsa")]))
+            .issuer_name(self.tsa_root.subject)
+            .public_key(self.tsa_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(_key_usage(digital_signature=True), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.tsa_root_key.public_key()),
+                critical=False,
             )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(self.ca_key.public_key()), critical=False
-            )
-            .sign(self.ca_key, hashes.SHA256())
+            .sign(self.tsa_root_key, hashes.SHA256())
         )
+        self.timestamps = 0
         self.rekor_log_id = hashlib.sha256(_spki(self.rekor_key)).digest()
         self.ct_log_id = hashlib.sha256(_spki(self.ct_key)).digest()
         self.tree_id = secrets.randbelow(2**48)
@@ -171,9 +199,12 @@ class SigstoreStack:
                         status, answer = stack.fulcio(self.headers.get("Authorization", ""), body)
                     elif self.path == "/api/v1/log/entries":
                         status, answer = stack.rekor(body)
+                    elif self.path == "/api/v1/timestamp":
+                        self._reply(200, stack.timestamp(body), "application/timestamp-reply")
+                        return
                     else:
                         status, answer = 404, {"message": "not found"}
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError, OSError) as exc:
                     status, answer = 400, {"message": f"bad request: {exc}"}
                 self._reply(status, answer)
 
@@ -287,20 +318,7 @@ class SigstoreStack:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=1))
             .not_valid_after(now + dt.timedelta(minutes=10))
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(digital_signature=True), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(
@@ -405,6 +423,66 @@ class SigstoreStack:
         }
         return 201, {secrets.token_hex(32): entry}
 
+    # -- timestamp authority ---------------------------------------------------------------
+
+    def timestamp(self, body: bytes) -> bytes:
+        request = tsp.TimeStampReq.load(body)
+        with self._lock:
+            self.timestamps += 1
+            serial = self.timestamps
+        info = {
+            "version": "v1",
+            "policy": "1.3.6.1.4.1.57264.2",
+            "message_imprint": request["message_imprint"],
+            "serial_number": serial,
+            # Whole seconds: some verifiers reject fractional times.
+            "gen_time": dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+        }
+        if request["nonce"].native is not None:
+            info["nonce"] = request["nonce"]  # the request's INTEGER, byte for byte
+        tst_info = tsp.TSTInfo(info)
+        leaf_der = self.tsa_leaf.public_bytes(serialization.Encoding.DER)
+        signed_attrs = cms.CMSAttributes(
+            [
+                {"type": "content_type", "values": ["tst_info"]},
+                {"type": "message_digest", "values": [hashlib.sha256(tst_info.dump()).digest()]},
+                {
+                    "type": "signing_certificate_v2",
+                    "values": [{"certs": [{"cert_hash": hashlib.sha256(leaf_der).digest()}]}],
+                },
+            ]
+        )
+        # The signature covers the attributes DER-encoded as a SET (RFC 5652 5.4).
+        signature = self.tsa_key.sign(signed_attrs.dump(), ec.ECDSA(hashes.SHA256()))
+        leaf = asn1_x509.Certificate.load(leaf_der)
+        signer = cms.SignerInfo(
+            {
+                "version": "v1",
+                "sid": cms.SignerIdentifier(
+                    {"issuer_and_serial_number": {"issuer": leaf.issuer, "serial_number": leaf.serial_number}}
+                ),
+                "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
+                "signed_attrs": signed_attrs,
+                "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
+                "signature": signature,
+            }
+        )
+        signed_data = cms.SignedData(
+            {
+                "version": "v3",
+                "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
+                "encap_content_info": {"content_type": "tst_info", "content": tst_info},
+                "certificates": [leaf] if request["cert_req"].native else [],
+                "signer_infos": [signer],
+            }
+        )
+        return tsp.TimeStampResp(
+            {
+                "status": {"status": "granted"},
+                "time_stamp_token": {"content_type": "signed_data", "content": signed_data},
+            }
+        ).dump()
+
     # -- trust config ----------------------------------------------------------------------
 
     def trust_config(self) -> dict[str, Any]:
@@ -454,14 +532,26 @@ class SigstoreStack:
                         "logId": {"keyId": _b64(self.ct_log_id)},
                     }
                 ],
-                "timestampAuthorities": [],
+                "timestampAuthorities": [
+                    {
+                        "subject": {"organization": "u2netp-mirror tests", "commonName": "loopback tsa"},
+                        "uri": f"{self.url}/api/v1/timestamp",
+                        "certChain": {
+                            "certificates": [
+                                {"rawBytes": _b64(self.tsa_leaf.public_bytes(serialization.Encoding.DER))},
+                                {"rawBytes": _b64(self.tsa_root.public_bytes(serialization.Encoding.DER))},
+                            ]
+                        },
+                        "validFor": {"start": _EPOCH_START},
+                    }
+                ],
             },
             "signingConfig": {
                 "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
                 "caUrls": [service(self.url)],
                 "oidcUrls": [service(self.url)],
                 "rekorTlogUrls": [service(self.url)],
-                "tsaUrls": [],
+                "tsaUrls": [service(f"{self.url}/api/v1/timestamp")],
                 "rekorTlogConfig": {"selector": "ANY"},
                 "tsaConfig": {"selector": "ANY"},
             },

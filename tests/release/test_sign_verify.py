@@ -1,5 +1,6 @@
 """Keyless signing and verification through the real sigstore-python client, on a loopback stack."""
 
+import base64
 import json
 import shutil
 import subprocess
@@ -329,3 +330,22 @@ def test_verify_does_not_import_torch_and_console_script_works(signed, trust_con
     )
     assert installed.returncode == 0, installed.stderr
     shutil.rmtree(signed)
+
+
+def test_bundles_carry_a_verifiable_rfc3161_timestamp(signed, sigstore_stack):
+    from rfc3161_client import VerifierBuilder, decode_timestamp_response
+
+    from release.bundles import read_bundle
+
+    for name in BUNDLES:
+        document = json.loads((signed / name).read_text())
+        (stamp,) = document["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+        response = decode_timestamp_response(base64.b64decode(stamp["signedTimestamp"]))
+        verifier = (
+            VerifierBuilder()
+            .tsa_certificate(sigstore_stack.tsa_leaf)
+            .add_root_certificate(sigstore_stack.tsa_root)
+            .build()
+        )
+        assert verifier.verify_message(response, read_bundle(signed / name).signature)
+        assert response.tst_info.gen_time.microsecond == 0
