@@ -3,7 +3,8 @@
 Written in Python (rather than wrapping @sigstore/mock in Node) so the test session needs no
 second runtime.  Each part does the real cryptography that sigstore-python checks:
 
-* OIDC: a discovery document and key set, and ES256-signed identity tokens (aud "sigstore").
+* OIDC: a discovery document and key set, ES256-signed identity tokens (aud "sigstore"), and
+  GitHub Actions' ambient token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL) for the CI path.
 * Fulcio (POST /api/v2/signingCert): checks the Bearer token's signature and claims and the
   CSR's proof of possession, issues a code-signing leaf from its own root whose SAN is the
   identity (for GitHub Actions tokens the workflow URI, as real Fulcio does) and whose issuer
@@ -33,6 +34,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import rfc8785
@@ -155,6 +157,9 @@ class SigstoreStack:
             .sign(self.tsa_root_key, hashes.SHA256())
         )
         self.timestamps = 0
+        # GitHub Actions' token endpoint: what a job with `id-token: write` would be given.
+        self.actions_request_token = secrets.token_hex(16)
+        self.actions_identity = ""
         self.rekor_log_id = hashlib.sha256(_spki(self.rekor_key)).digest()
         self.ct_log_id = hashlib.sha256(_spki(self.ct_key)).digest()
         self.tree_id = secrets.randbelow(2**48)
@@ -183,7 +188,10 @@ class SigstoreStack:
 
             def do_GET(self) -> None:
                 stack.requests.append(("GET", self.path))
-                if self.path == "/.well-known/openid-configuration":
+                if self.path.startswith("/actions/id-token?"):
+                    status, answer = stack.actions_id_token(self.path, self.headers.get("Authorization", ""))
+                    self._reply(status, answer)
+                elif self.path == "/.well-known/openid-configuration":
                     self._reply(200, stack.discovery())
                 elif self.path == "/jwks":
                     self._reply(200, stack.jwks())
@@ -277,6 +285,24 @@ class SigstoreStack:
                 "ref": ref,
             }
         return jwt.encode(claims, self.oidc_key, algorithm="ES256", headers={"kid": "k1"})
+
+    def actions_id_token(self, path: str, authorization: str) -> tuple[int, dict[str, Any]]:
+        """GET /actions/id-token?audience=sigstore, as ACTIONS_ID_TOKEN_REQUEST_URL serves it."""
+        query = parse_qs(urlsplit(path).query)
+        if authorization.lower() != f"bearer {self.actions_request_token}":
+            return 403, {"message": "bad request token"}
+        if query.get("audience") != ["sigstore"] or not self.actions_identity:
+            return 400, {"message": "bad audience or no workflow identity"}
+        return 200, {"value": self.token(self.actions_identity)}
+
+    @property
+    def actions_env(self) -> dict[str, str]:
+        """The environment of a GitHub Actions job with `permissions: id-token: write`."""
+        return {
+            "GITHUB_ACTIONS": "true",
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}/actions/id-token",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": self.actions_request_token,
+        }
 
     def _claims(self, authorization: str) -> dict[str, Any]:
         if not authorization.startswith("Bearer "):

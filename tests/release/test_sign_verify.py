@@ -349,3 +349,37 @@ def test_bundles_carry_a_verifiable_rfc3161_timestamp(signed, sigstore_stack):
         )
         assert verifier.verify_message(response, read_bundle(signed / name).signature)
         assert response.tst_info.gen_time.microsecond == 0
+
+
+def test_ambient_github_actions_credentials_sign_as_the_release_workflow(dist, trust_config, sigstore_stack):
+    sigstore_stack.actions_identity = RELEASE_IDENTITY
+    env = {**without_ambient_credentials(), **sigstore_stack.actions_env}
+    signed = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
+    assert signed.returncode == 0, signed.stderr
+    assert f"{RELEASE_IDENTITY} ({GITHUB_ISSUER})" in signed.stdout
+    assert sigstore_stack.actions_request_token not in signed.stdout + signed.stderr
+    verified = run_cli(
+        "verify",
+        "--dist",
+        str(dist),
+        "--trust-config",
+        str(trust_config),
+        env_override={
+            **env,
+            "GITHUB_REPOSITORY": "example/u2netp-mirror",
+            "INVOKE_U2NETP_RELEASE_TAG": "u2netp-mirror-v1.0.0",
+        },
+    )
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_github_actions_without_id_token_permission_is_explained(dist, trust_config):
+    env = {**without_ambient_credentials(), "GITHUB_ACTIONS": "true"}
+    result = run_cli(
+        "sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env, timeout=60
+    )
+    assert result.returncode == 1
+    assert (
+        "ambient credential detection failed" in result.stderr
+        and "ACTIONS_ID_TOKEN_REQUEST_TOKEN" in result.stderr
+    )
