@@ -203,6 +203,32 @@ def _argv(settings: ExportSettings, checkpoint_root: str, checkpoint_path: str) 
     return argv
 
 
+def licence_copy_name(kind: str) -> str:
+    """The dist name of the upstream licence file ``kind`` ("LICENSE" or "NOTICE")."""
+    return f"{MODEL_ID}.{kind}"
+
+
+def _copy_licence_files(settings: ExportSettings, audit: UpstreamAudit, report: Report) -> list[FileRecord]:
+    from .atomic import write_bytes_atomic
+
+    records = []
+    with _step(report, "copy licence") as detail:
+        for kind, relative, sha256 in (
+            ("LICENSE", audit.license_path, audit.license_sha256),
+            ("NOTICE", audit.notice_path, audit.notice_sha256),
+        ):
+            if relative is None or sha256 is None:
+                continue
+            data = (audit.root / relative).read_bytes()
+            if sha256_bytes(data) != sha256:
+                raise ManifestError(f"{audit.root / relative}: changed during the run; run again")
+            target = settings.dist / licence_copy_name(kind)
+            write_bytes_atomic(target, data)
+            records.append(FileRecord(kind.lower(), "dist", target.name, sha256, len(data)))
+            detail.append(target.name)
+    return records
+
+
 def _toolchain() -> dict[str, str]:
     import numpy
     import onnx
@@ -268,6 +294,8 @@ def run_manifest(
     )
     onnx_sha256 = sha256_bytes(model_bytes)
     onnx_record = FileRecord("onnx", "dist", onnx_path.name, onnx_sha256, len(model_bytes))
+    # Apache-2.0 redistribution needs the licence (and NOTICE) beside the model.
+    licence_copies = _copy_licence_files(settings, audit, report)
     document = {
         "schema": SCHEMA_ID,
         "model_id": MODEL_ID,
@@ -317,7 +345,7 @@ def run_manifest(
                 "validation_shapes": [list(shape) for shape in settings.validation_shapes],
             },
             inputs=upstream_files,
-            outputs=[onnx_record],
+            outputs=[onnx_record, *licence_copies],
         ),
     }
     with _step(report, "write") as detail:

@@ -102,7 +102,11 @@ def test_fetch_upstream_of_an_unknown_commit_leaves_nothing(pristine, tmp_path):
 def test_demo_runs_offline(tmp_path):
     result = run_cli("demo", "--dist", str(tmp_path / "demo"), cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert files_in(tmp_path / "demo") == ["u2netp_mirror_v1.manifest.json", "u2netp_mirror_v1.onnx"]
+    assert files_in(tmp_path / "demo") == [
+        "u2netp_mirror_v1.LICENSE",
+        "u2netp_mirror_v1.manifest.json",
+        "u2netp_mirror_v1.onnx",
+    ]
     assert "parity 1x3x301x457" in result.stdout and "demo: done" in result.stdout
     document = json.loads((tmp_path / "demo/u2netp_mirror_v1.manifest.json").read_text())
     assert document["upstream"]["pin"]["source"] == "demo-fixture"

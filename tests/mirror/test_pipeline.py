@@ -155,7 +155,14 @@ def test_manifest_content(checkout, tmp_path):
         ("license", "upstream", "LICENSE"),
         ("checkpoint", "upstream", "saved_models/u2netp/u2netp.pth"),
     }
+    assert [(r["role"], r["path"]) for r in provenance["outputs"]] == [
+        ("onnx", "u2netp_mirror_v1.onnx"),
+        ("license", "u2netp_mirror_v1.LICENSE"),
+    ]
     assert provenance["outputs"][0]["sha256"] == exported.onnx_sha256
+    licence_copy = settings.dist / "u2netp_mirror_v1.LICENSE"
+    assert licence_copy.read_bytes() == (checkout.root / "LICENSE").read_bytes()
+    assert provenance["outputs"][1]["sha256"] == upstream["license_sha256"]
     assert "source_date" not in provenance
     text = settings.manifest_path.read_text()
     assert text.endswith("}\n") and json.dumps(document, sort_keys=True, indent=2) + "\n" == text
@@ -163,6 +170,18 @@ def test_manifest_content(checkout, tmp_path):
     for fragment in (str(tmp_path), str(checkout.root), os.getcwd(), os.path.expanduser("~")):
         assert fragment not in text
     assert written.document == document
+
+
+def test_notice_is_shipped_beside_the_model(checkout, tmp_path):
+    (checkout.root / "NOTICE").write_text("U-2-Net\nCopyright the U-2-Net authors\n")
+    git(checkout.root, "add", "NOTICE")
+    git(checkout.root, "commit", "-q", "-m", "notice")
+    settings = settings_for(checkout, tmp_path / "dist", allow_unpinned=True)
+    export_and_manifest(settings)
+    document = json.loads(settings.manifest_path.read_text())
+    assert document["upstream"]["notice_present"] is True
+    assert (settings.dist / "u2netp_mirror_v1.NOTICE").read_text().startswith("U-2-Net")
+    assert "notice" in {r["role"] for r in document["run_provenance"]["outputs"]}
 
 
 def test_checkpoint_outside_the_checkout_records_its_name_only(checkout, tmp_path):
