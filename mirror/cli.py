@@ -182,22 +182,47 @@ def _expected_signer(c, cert_identity, cert_identity_regexp, cert_oidc_issuer, r
     tag = tag or config.release.tag
     if not repo or not tag:
         raise MirrorError(
-            "which signer to expect? pass --cert-identity (or --cert-identity-regexp), or --repo and --tag "
-            "to expect the release workflow's identity"
+            "which signer to expect? pass --cert-identity (or --cert-identity-regexp), or set "
+            "u2netp.release.repo and .tag (INVOKE_U2NETP_RELEASE_REPO / _TAG) to expect the release workflow"
         )
     return ExpectedSigner(issuer=issuer, identity=config.sigstore.cert_identity.format(repo=repo, tag=tag))
 
 
-@task(
-    help={
-        **SIGSTORE_HELP,
-        "cert_identity": "the exact signer identity to require (certificate SAN)",
-        "cert_identity_regexp": "a regular expression the signer identity must fully match",
-        "cert_oidc_issuer": "the OIDC issuer to require (default: GitHub Actions)",
-        "repo": "OWNER/NAME whose release workflow must have signed (default: config or $GITHUB_REPOSITORY)",
-        "tag": "release tag the workflow ran for (names the default identity)",
-    }
-)
+IDENTITY_HELP = {
+    "cert_identity": "the exact signer identity to require (certificate SAN)",
+    "cert_identity_regexp": "a regular expression the signer identity must fully match",
+    "cert_oidc_issuer": "the OIDC issuer to require (default: GitHub Actions)",
+}
+GITHUB_HELP = {
+    "repo": "OWNER/NAME on GitHub (default: u2netp.release.repo, then $GITHUB_REPOSITORY)",
+    "tag": "release tag, e.g. u2netp-mirror-v1.0.0 (default: u2netp.release.tag)",
+    "api_url": "GitHub API base (default: $GITHUB_API_URL, then https://api.github.com)",
+}
+
+
+def _github_client(c, target):
+    from release.github import GitHubClient, RetryPolicy
+
+    config = c.config.u2netp.github
+    retry = RetryPolicy(
+        attempts=int(config.attempts),
+        backoff=float(config.backoff_seconds),
+        max_wait=float(config.max_wait_seconds),
+        timeout=float(config.timeout_seconds),
+    )
+    return GitHubClient(api_url=target.api_url, repo=target.repo, token=target.token, retry=retry)
+
+
+def _target(c, repo, tag, api_url):
+    from release.attach import ReleaseTarget
+
+    config = c.config.u2netp
+    return ReleaseTarget.from_environment(
+        repo or config.release.repo or None, tag or config.release.tag or None, api_url or config.github.api_url or None
+    )
+
+
+@task(help={**SIGSTORE_HELP, **IDENTITY_HELP, **GITHUB_HELP})
 def verify(
     c,
     dist=None,
@@ -206,29 +231,148 @@ def verify(
     cert_oidc_issuer=None,
     repo=None,
     tag=None,
+    api_url=None,
     staging=False,
     trust_config=None,
 ):
-    """Verify release files: signatures and signer, hashes, manifest schema, ONNX metadata."""
+    """Verify release files (downloading them first with --repo/--tag): signatures, signer, hashes, metadata."""
     from release.verification import verify_release
 
     start = time.perf_counter()
+    directory = Path(dist or c.config.u2netp.dist)
     with _one_line_errors():
-        expected = _expected_signer(c, cert_identity, cert_identity_regexp, cert_oidc_issuer, repo, tag)
         instance = _instance(c, staging, trust_config)
-        _say(
-            f"verify: {Path(dist or c.config.u2netp.dist)} against {instance.label}, signer {expected.label}"
-        )
+        if repo or tag:
+            from release.download import download_release
+            from release.progress import transfer_progress
+
+            target = _target(c, repo, tag, api_url)
+            expected = _expected_signer(
+                c, cert_identity, cert_identity_regexp, cert_oidc_issuer, target.repo, target.tag
+            )
+            _say(f"verify: downloading release {target.tag} of {target.repo} into {directory}")
+            with transfer_progress("download") as progress:
+                download_release(target, directory, _github_client(c, target), progress)
+        else:
+            expected = _expected_signer(c, cert_identity, cert_identity_regexp, cert_oidc_issuer, None, None)
+        _say(f"verify: {directory} against {instance.label}, signer {expected.label}")
         verify_release(
-            Path(dist or c.config.u2netp.dist),
-            expected,
-            instance,
-            on_check=lambda check: _indent(f"ok  {check.name:<42} {check.detail}"),
+            directory, expected, instance, on_check=lambda check: _indent(f"ok  {check.name:<42} {check.detail}")
         )
     _say(f"verify: all checks passed ({time.perf_counter() - start:.1f} s)")
 
 
-namespace = Collection(export, manifest, sign, verify, demo, fetch_upstream, test)
+def _attach(c, dist, repo, tag, api_url, draft, replace, dry_run, identity, staging, trust_config):
+    from release.attach import attach_release
+    from release.progress import transfer_progress
+
+    target = _target(c, repo, tag, api_url)
+    expected = _expected_signer(c, *identity, target.repo, target.tag)
+    instance = _instance(c, staging, trust_config)
+    dry = bool(dry_run or c.config.run.dry)
+    with transfer_progress("upload") as progress:
+        result = attach_release(
+            Path(dist or c.config.u2netp.dist),
+            target,
+            expected,
+            instance,
+            _github_client(c, target),
+            draft=draft,
+            replace=replace,
+            dry_run=dry,
+            progress=progress,
+            report=_indent,
+        )
+    return result, dry
+
+
+ATTACH_HELP = {
+    **SIGSTORE_HELP,
+    **IDENTITY_HELP,
+    **GITHUB_HELP,
+    "draft": "leave the release a draft instead of publishing it",
+    "replace": "replace assets whose content differs (upload new, verify, then delete old); default: refuse",
+    "dry_run": "print the plan and change nothing (also: invoke --dry attach)",
+}
+
+
+@task(help=ATTACH_HELP)
+def attach(
+    c,
+    dist=None,
+    repo=None,
+    tag=None,
+    api_url=None,
+    draft=False,
+    replace=False,
+    dry_run=False,
+    cert_identity=None,
+    cert_identity_regexp=None,
+    cert_oidc_issuer=None,
+    staging=False,
+    trust_config=None,
+):
+    """Upload the signed files to the GitHub release for --tag (idempotent), then publish it."""
+    start = time.perf_counter()
+    identity = (cert_identity, cert_identity_regexp, cert_oidc_issuer)
+    with _one_line_errors():
+        result, dry = _attach(c, dist, repo, tag, api_url, draft, replace, dry_run, identity, staging, trust_config)
+    state = "dry run, nothing changed" if dry else ("published" if result.published else "as it was")
+    _say(f"attach: {result.release_url} ({state}; {time.perf_counter() - start:.1f} s)")
+
+
+@task(help={**EXPORT_HELP, **ATTACH_HELP, "identity_token": "OIDC identity token for signing (see `sign`)"})
+def release(
+    c,
+    upstream=None,
+    checkpoint=None,
+    dist=None,
+    allow_unpinned=False,
+    tolerance=None,
+    identity_token=None,
+    repo=None,
+    tag=None,
+    api_url=None,
+    draft=False,
+    replace=False,
+    dry_run=False,
+    cert_identity=None,
+    cert_identity_regexp=None,
+    cert_oidc_issuer=None,
+    staging=False,
+    trust_config=None,
+):
+    """export -> manifest -> sign -> attach, stopping at the first failure; a re-run converges."""
+    from mirror.pipeline import run_export, run_manifest
+    from release.signing import sign_release
+
+    start = time.perf_counter()
+    settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerance, "invoke release")
+    identity = (cert_identity, cert_identity_regexp, cert_oidc_issuer)
+    with _one_line_errors():
+        _target(c, repo, tag, api_url)  # a bad --repo/--tag fails now, not after the export
+        _say("release: export")
+        exported = run_export(settings, report=_indent)
+        _say("release: manifest")
+        run_manifest(settings, report=_indent, export=exported)
+        if dry_run or c.config.run.dry:
+            _say("release: dry run: would sign the ONNX and the manifest, then attach; nothing signed or uploaded")
+            return
+        _say("release: sign")
+        for item in sign_release(settings.dist, _instance(c, staging, trust_config), identity_token):
+            state = "kept" if item.kept else "signed"
+            _indent(f"{item.bundle.name}: {state}, Rekor log index {item.log_index}")
+        _say("release: attach")
+        result, _ = _attach(
+            c, str(settings.dist), repo, tag, api_url, draft, replace, False, identity, staging, trust_config
+        )
+    _say(f"release: {result.release_url} ({'published' if result.published else 'draft'})")
+    for item in result.plan:
+        _indent(f"{item.asset.name:<48} sha256 {item.asset.sha256}  ({item.action})")
+    _say(f"release: done ({time.perf_counter() - start:.1f} s)")
+
+
+namespace = Collection(export, manifest, sign, attach, release, verify, demo, fetch_upstream, test)
 namespace.configure(yaml.safe_load(DEFAULTS.read_text(encoding="utf-8")))
 
 # The console script for operators: the same tasks without a checkout.

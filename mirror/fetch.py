@@ -39,9 +39,7 @@ def fetch_upstream(url: str, dest: Path, pin: UpstreamPin) -> UpstreamAudit:
                     check=False,
                 )
             except subprocess.TimeoutExpired:
-                raise UpstreamError(
-                    f"{url}: git {args[0]} took over {_TIMEOUT_SECONDS} s; try again"
-                ) from None
+                raise UpstreamError(f"{url}: git {args[0]} took over {_TIMEOUT_SECONDS} s; try again") from None
             if result.returncode != 0:
                 detail = (result.stderr.strip().splitlines() or ["git failed"])[-1]
                 raise UpstreamError(f"{url}: cannot fetch commit {pin.commit[:12]} ({detail})")

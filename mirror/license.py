@@ -45,9 +45,7 @@ def check_apache_2(path: Path) -> None:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise LicenseError(
-            f"{path}: no LICENSE file; the upstream must ship the Apache License 2.0"
-        ) from None
+        raise LicenseError(f"{path}: no LICENSE file; the upstream must ship the Apache License 2.0") from None
     except OSError as exc:
         raise LicenseError(f"{path}: cannot read the licence ({exc.strerror})") from None
     text = _normalise(raw.decode("utf-8", errors="replace"))

@@ -177,9 +177,7 @@ def load_checkpoint(net: nn.Module, path: Path) -> None:
     if problems:
         raise CheckpointError(f"{path}: does not fit U2NETP(3, 1) ({'; '.join(problems)})")
     non_finite = [
-        key
-        for key, value in state.items()
-        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+        key for key, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())
     ]
     if non_finite:
         raise CheckpointError(f"{path}: non-finite (NaN or inf) weights in {_sample(non_finite)}")

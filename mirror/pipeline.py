@@ -31,7 +31,7 @@ from .metadata import (
     read_metadata,
 )
 from .provenance import FileRecord, run_provenance
-from .settings import MODEL_ID, UPSTREAM_REPO, ExportSettings
+from .settings import MODEL_ID, UPSTREAM_REPO, ExportSettings, licence_copy_name
 from .upstream import UpstreamAudit, audit_checkout
 
 Report = Callable[[str], None]
@@ -121,9 +121,7 @@ def _validate(settings: ExportSettings, model_bytes: bytes, head: Any, label: st
             seed=settings.seed,
             label=label,
         )
-        detail.append(
-            f"onnx.checker ok, max |ort - torch| {result.max_abs_diff:.2g} over {len(result.checks)} shapes"
-        )
+        detail.append(f"onnx.checker ok, max |ort - torch| {result.max_abs_diff:.2g} over {len(result.checks)} shapes")
     return result
 
 
@@ -203,11 +201,6 @@ def _argv(settings: ExportSettings, checkpoint_root: str, checkpoint_path: str) 
     return argv
 
 
-def licence_copy_name(kind: str) -> str:
-    """The dist name of the upstream licence file ``kind`` ("LICENSE" or "NOTICE")."""
-    return f"{MODEL_ID}.{kind}"
-
-
 def _copy_licence_files(settings: ExportSettings, audit: UpstreamAudit, report: Report) -> list[FileRecord]:
     from .atomic import write_bytes_atomic
 
@@ -273,9 +266,7 @@ def run_manifest(
     if export is not None:
         validation = export.validation
     else:
-        validation = _validate(
-            settings, model_bytes, _load_head(settings, inputs, report), str(onnx_path), report
-        )
+        validation = _validate(settings, model_bytes, _load_head(settings, inputs, report), str(onnx_path), report)
 
     audit = inputs.audit
     checkpoint_root, checkpoint_dir, checkpoint_path = _checkpoint_location(settings)
@@ -284,13 +275,9 @@ def run_manifest(
         FileRecord.of("license", "upstream", audit.root, audit.license_path, audit.license_sha256),
     ]
     if audit.notice_path and audit.notice_sha256:
-        upstream_files.append(
-            FileRecord.of("notice", "upstream", audit.root, audit.notice_path, audit.notice_sha256)
-        )
+        upstream_files.append(FileRecord.of("notice", "upstream", audit.root, audit.notice_path, audit.notice_sha256))
     upstream_files.append(
-        FileRecord.of(
-            "checkpoint", checkpoint_root, checkpoint_dir, checkpoint_path, inputs.checkpoint_sha256
-        )
+        FileRecord.of("checkpoint", checkpoint_root, checkpoint_dir, checkpoint_path, inputs.checkpoint_sha256)
     )
     onnx_sha256 = sha256_bytes(model_bytes)
     onnx_record = FileRecord("onnx", "dist", onnx_path.name, onnx_sha256, len(model_bytes))

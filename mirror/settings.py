@@ -77,3 +77,8 @@ class ExportSettings:
 def default_checkpoint(upstream: Path) -> Path:
     """The checkpoint location upstream documents, inside ``upstream``."""
     return upstream / CHECKPOINT_IN_CHECKOUT
+
+
+def licence_copy_name(kind: str) -> str:
+    """The dist name of the upstream licence file ``kind`` ("LICENSE" or "NOTICE")."""
+    return f"{MODEL_ID}.{kind}"

@@ -64,9 +64,7 @@ def audit_checkout(root: Path, pin: UpstreamPin, allow_unpinned: bool = False) -
         raise UpstreamError(f"{root}: no upstream checkout here; {FETCH_HINT}")
     toplevel = Path(_git(root, "rev-parse", "--show-toplevel"))
     if toplevel.resolve() != root.resolve():
-        raise UpstreamError(
-            f"{root}: is inside the git work tree {toplevel}, not the root of a U-2-Net checkout"
-        )
+        raise UpstreamError(f"{root}: is inside the git work tree {toplevel}, not the root of a U-2-Net checkout")
     commit = _git(root, "rev-parse", "--verify", "HEAD^{commit}")
     # Untracked files (the checkpoint under saved_models/) are fine; edits to tracked ones are not.
     changes = _git(root, "status", "--porcelain", "--untracked-files=no")

@@ -78,9 +78,7 @@ def validate(
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(
-        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    session = onnxruntime.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(seed)
     checks = []
     for batch, height, width in shapes:
@@ -91,8 +89,7 @@ def validate(
         (found,) = session.run([OUTPUT_NAME], {INPUT_NAME: image.numpy()})
         if found.shape != expected.shape:
             raise ValidationError(
-                f"{label}: output shape {found.shape} != torch's {expected.shape} "
-                f"for input {batch}x3x{height}x{width}"
+                f"{label}: output shape {found.shape} != torch's {expected.shape} for input {batch}x3x{height}x{width}"
             )
         diff = float(np.max(np.abs(found - expected)))
         if not diff <= tolerance:  # also catches NaN

@@ -72,9 +72,7 @@ class IdentityRegexp:
         try:
             self._pattern = re.compile(pattern)
         except re.error as exc:
-            raise MirrorError(
-                f"--cert-identity-regexp {pattern!r}: not a regular expression ({exc})"
-            ) from None
+            raise MirrorError(f"--cert-identity-regexp {pattern!r}: not a regular expression ({exc})") from None
         self._issuer = policy.OIDCIssuer(issuer)
 
     def verify(self, cert: Certificate) -> None:

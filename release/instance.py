@@ -35,13 +35,9 @@ class SigstoreInstance:
             try:
                 return ClientTrustConfig.from_json(self.trust_config.read_text(encoding="utf-8"))
             except OSError as exc:
-                raise MirrorError(
-                    f"{self.trust_config}: cannot read the trust config ({exc.strerror})"
-                ) from None
+                raise MirrorError(f"{self.trust_config}: cannot read the trust config ({exc.strerror})") from None
             except (ValueError, json.JSONDecodeError) as exc:
                 first = (str(exc).strip().splitlines() or ["invalid"])[0]
-                raise MirrorError(
-                    f"{self.trust_config}: not a Sigstore ClientTrustConfig ({first})"
-                ) from None
+                raise MirrorError(f"{self.trust_config}: not a Sigstore ClientTrustConfig ({first})") from None
         # Both fetch the instance's current trust root over TUF (network; cached afterwards).
         return ClientTrustConfig.staging() if self.staging else ClientTrustConfig.production()

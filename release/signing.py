@@ -29,9 +29,7 @@ class SignedFile:
     kept: bool  # an existing valid bundle was kept instead of signing again
 
 
-def _existing_bundle_is_current(
-    verifier: Verifier, bundle: Path, digest: str, wanted: policy.Identity
-) -> bool:
+def _existing_bundle_is_current(verifier: Verifier, bundle: Path, digest: str, wanted: policy.Identity) -> bool:
     if not bundle.is_file():
         return False
     try:
@@ -41,9 +39,7 @@ def _existing_bundle_is_current(
     return True
 
 
-def sign_release(
-    dist: Path, instance: SigstoreInstance, identity_token: str | None = None
-) -> list[SignedFile]:
+def sign_release(dist: Path, instance: SigstoreInstance, identity_token: str | None = None) -> list[SignedFile]:
     """Sign dist's ONNX and manifest, writing ``<file>.sigstore.json`` beside each.
 
     Refuses before asking for a token if the ONNX is not the one the manifest describes.

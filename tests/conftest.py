@@ -70,3 +70,33 @@ def dist(exported_dist, tmp_path) -> Path:
     copy = tmp_path / "dist"
     shutil.copytree(exported_dist, copy)
     return copy
+
+
+@pytest.fixture
+def instance(trust_config):
+    from release.instance import SigstoreInstance
+
+    return SigstoreInstance(trust_config=trust_config)
+
+
+@pytest.fixture
+def signed(dist, instance, sigstore_stack):
+    """A private dist/ signed by the release workflow's identity on the loopback stack."""
+    from release.signing import sign_release
+    from tests.helpers import RELEASE_IDENTITY
+
+    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    return dist
+
+
+GITHUB_TOKEN = "ghs_loopbackTestToken0123456789abcdefXYZ"
+
+
+@pytest.fixture
+def github():
+    """A fresh loopback GitHub Releases API per test."""
+    from tests.github_server import GitHubServer
+
+    server = GitHubServer(token=GITHUB_TOKEN).start()
+    yield server
+    server.stop()

@@ -80,8 +80,4 @@ def without_ambient_credentials() -> dict[str, str]:
         "GITLAB_CI",
         "CIRCLECI",
     )
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key not in drop and not key.startswith("SIGSTORE_ID")
-    }
+    return {key: value for key, value in os.environ.items() if key not in drop and not key.startswith("SIGSTORE_ID")}

@@ -57,9 +57,7 @@ def _b64(data: bytes) -> str:
 
 
 def _spki(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _der_octet_string(data: bytes) -> bytes:
@@ -347,18 +345,12 @@ class SigstoreStack:
             .add_extension(_key_usage(digital_signature=True), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()), critical=False
-            )
-            .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(subject)]), critical=True
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(subject)]), critical=True)
             .add_extension(x509.UnrecognizedExtension(_FULCIO_ISSUER_V1, issuer.encode()), critical=False)
             .add_extension(
                 # V2 holds a DER UTF8String.
-                x509.UnrecognizedExtension(
-                    _FULCIO_ISSUER_V2, b"\x0c" + bytes([len(issuer)]) + issuer.encode()
-                ),
+                x509.UnrecognizedExtension(_FULCIO_ISSUER_V2, b"\x0c" + bytes([len(issuer)]) + issuer.encode()),
                 critical=False,
             )
         )
@@ -423,9 +415,7 @@ class SigstoreStack:
         integrated = int(time.time())
         encoded = _b64(canonical)
         log_id = self.rekor_log_id.hex()
-        promise = rfc8785.dumps(
-            {"body": encoded, "integratedTime": integrated, "logID": log_id, "logIndex": index}
-        )
+        promise = rfc8785.dumps({"body": encoded, "integratedTime": integrated, "logID": log_id, "logIndex": index})
         root = _tree_hash(leaves)
         origin = f"loopback-rekor - {self.tree_id}"
         note = f"{origin}\n{len(leaves)}\n{_b64(root)}\n"

@@ -19,9 +19,7 @@ def test_list_shows_every_task_without_importing_torch():
         "heavy = sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
-    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     assert "HEAVY []" in result.stdout, result.stdout
     for name in ("export", "manifest", "sign", "verify", "demo", "fetch-upstream", "test"):
         assert f"  {name} " in result.stdout
@@ -36,9 +34,7 @@ def test_every_option_has_help():
 
 
 def test_export_without_checkout_says_how_to_get_one(tmp_path):
-    result = run_cli(
-        "export", "--upstream", str(tmp_path / "U-2-Net"), "--dist", str(tmp_path / "dist"), cwd=tmp_path
-    )
+    result = run_cli("export", "--upstream", str(tmp_path / "U-2-Net"), "--dist", str(tmp_path / "dist"), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
@@ -73,18 +69,14 @@ def test_config_pins_refuse_the_fixture(checkout, tmp_path):
 
 
 def test_allow_unpinned_from_the_command_line(checkout, tmp_path):
-    result = run_cli(
-        "export", "--upstream", str(checkout.root), "--dist", "out", "--allow-unpinned", cwd=tmp_path
-    )
+    result = run_cli("export", "--upstream", str(checkout.root), "--dist", "out", "--allow-unpinned", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "UNPINNED" in result.stdout
 
 
 def test_fetch_upstream_clones_the_pinned_commit(pristine, tmp_path):
     dest = tmp_path / "clone"
-    result = run_cli(
-        "fetch-upstream", "--dest", str(dest), "--url", str(pristine.root), env=fixture_pin_env(pristine)
-    )
+    result = run_cli("fetch-upstream", "--dest", str(dest), "--url", str(pristine.root), env=fixture_pin_env(pristine))
     assert result.returncode == 0, result.stderr
     assert pristine.pin.commit in result.stdout
     assert "saved_models/u2netp/u2netp.pth" in result.stdout

@@ -146,9 +146,7 @@ def test_missing_and_unexpected_keys_are_listed(pristine, tmp_path):
         state["extra.weight"] = torch.zeros(1)
 
     path = save_modified(pristine, tmp_path, change)
-    with pytest.raises(
-        CheckpointError, match=r"missing keys: outconv\.weight; unexpected keys: extra\.weight"
-    ):
+    with pytest.raises(CheckpointError, match=r"missing keys: outconv\.weight; unexpected keys: extra\.weight"):
         load_checkpoint(build_u2netp(pristine.root), path)
 
 
@@ -167,9 +165,7 @@ def test_shape_mismatch_is_listed(pristine, tmp_path):
         state["outconv.weight"] = torch.zeros(1, 7, 1, 1)
 
     path = save_modified(pristine, tmp_path, change)
-    with pytest.raises(
-        CheckpointError, match=r"shape mismatches: outconv\.weight \(1, 7, 1, 1\) != \(1, 6, 1, 1\)"
-    ):
+    with pytest.raises(CheckpointError, match=r"shape mismatches: outconv\.weight \(1, 7, 1, 1\) != \(1, 6, 1, 1\)"):
         load_checkpoint(build_u2netp(pristine.root), path)
 
 

@@ -50,9 +50,7 @@ def test_export_writes_a_valid_dynamic_onnx(checkout, tmp_path):
     assert metadata["license"] == "Apache-2.0" and metadata["selected_output"] == "d0"
     assert metadata["torch_version"] == torch.__version__ and metadata["onnx_version"] == onnx.__version__
     assert json.loads(metadata["preprocessing"])["std"] == [0.229, 0.224, 0.225]
-    assert [(c.batch, c.height, c.width) for c in result.validation.checks] == list(
-        settings.validation_shapes
-    )
+    assert [(c.batch, c.height, c.width) for c in result.validation.checks] == list(settings.validation_shapes)
 
 
 def test_onnx_matches_upstream_d0_at_a_size_it_never_saw(checkout, tmp_path):
@@ -115,9 +113,7 @@ def test_relocation_gives_byte_identical_onnx_and_manifest(checkout, tmp_path, m
     export_and_manifest(second)
 
     assert first.onnx_path.read_bytes() == (tmp_path / "b/dist/u2netp_mirror_v1.onnx").read_bytes()
-    assert (
-        first.manifest_path.read_bytes() == (tmp_path / "b/dist/u2netp_mirror_v1.manifest.json").read_bytes()
-    )
+    assert first.manifest_path.read_bytes() == (tmp_path / "b/dist/u2netp_mirror_v1.manifest.json").read_bytes()
 
 
 def test_standalone_manifest_equals_chained_manifest(checkout, tmp_path):

@@ -22,17 +22,6 @@ BUNDLES = (f"{ONNX}.sigstore.json", f"{MANIFEST}.sigstore.json")
 EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
 
 
-@pytest.fixture
-def instance(trust_config):
-    return SigstoreInstance(trust_config=trust_config)
-
-
-@pytest.fixture
-def signed(dist, instance, sigstore_stack):
-    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
-    return dist
-
-
 def test_sign_then_verify_round_trip(dist, instance, sigstore_stack):
     results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
     assert [r.bundle.name for r in results] == sorted(BUNDLES)
@@ -57,9 +46,7 @@ def test_identity_regexp(signed, instance):
     pattern = r"https://github\.com/example/u2netp-mirror/\.github/workflows/release\.yml@refs/tags/.*"
     verify_release(signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=pattern), instance)
     with pytest.raises(VerificationFailed, match="do not match"):
-        verify_release(
-            signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=r"https://evil/.*"), instance
-        )
+        verify_release(signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=r"https://evil/.*"), instance)
 
 
 @pytest.mark.parametrize("name", [ONNX, MANIFEST])
@@ -187,9 +174,7 @@ def test_rerun_keeps_valid_bundles_and_logs_nothing_new(signed, instance, sigsto
 def test_stale_or_broken_bundles_are_replaced(signed, instance, sigstore_stack):
     _garbage_bundle(signed)
     kept_before = (signed / BUNDLES[1]).read_bytes()
-    results = {
-        r.bundle.name: r for r in sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY))
-    }
+    results = {r.bundle.name: r for r in sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY))}
     assert not results[BUNDLES[0]].kept and results[BUNDLES[1]].kept
     assert (signed / BUNDLES[1]).read_bytes() == kept_before
     verify_release(signed, EXPECTED, instance)
@@ -242,11 +227,11 @@ def test_command_line_sign_and_verify_never_show_the_token(dist, trust_config, s
         str(dist),
         "--trust-config",
         str(trust_config),
-        "--repo",
-        "example/u2netp-mirror",
-        "--tag",
-        "u2netp-mirror-v1.0.0",
-        env_override=env,
+        env_override={
+            **env,
+            "INVOKE_U2NETP_RELEASE_REPO": "example/u2netp-mirror",
+            "INVOKE_U2NETP_RELEASE_TAG": "u2netp-mirror-v1.0.0",
+        },
     )
     assert verified.returncode == 0, verified.stderr
     assert "verify: all checks passed" in verified.stdout and "ok  onnx metadata" in verified.stdout
@@ -375,11 +360,6 @@ def test_ambient_github_actions_credentials_sign_as_the_release_workflow(dist, t
 
 def test_github_actions_without_id_token_permission_is_explained(dist, trust_config):
     env = {**without_ambient_credentials(), "GITHUB_ACTIONS": "true"}
-    result = run_cli(
-        "sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env, timeout=60
-    )
+    result = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env, timeout=60)
     assert result.returncode == 1
-    assert (
-        "ambient credential detection failed" in result.stderr
-        and "ACTIONS_ID_TOKEN_REQUEST_TOKEN" in result.stderr
-    )
+    assert "ambient credential detection failed" in result.stderr and "ACTIONS_ID_TOKEN_REQUEST_TOKEN" in result.stderr

@@ -1,0 +1,416 @@
+"""A loopback HTTP server that behaves like GitHub's Releases API, faults included.
+
+What it models (REST API 2022-11-28): releases listed with pagination (drafts only for an
+authenticated caller), the by-tag endpoint hiding drafts, create/update releases (422
+``already_exists`` on a duplicate tag), the ``upload_url`` template on its own upload path,
+streamed uploads (body hashed and written to disk, never held in memory) giving assets with
+``state`` and ``digest`` (``sha256:…``), 422 ``already_exists`` on a duplicate asset name,
+422 on uploads to an immutable published release, asset rename and delete, and asset
+downloads that redirect to a separate download path.
+
+Faults are queued with ``fail(kind, times)`` and hit the next matching requests:
+
+* ``create_500``: create the release, then answer 500 (the client must not duplicate it);
+* ``upload_502_starter``: read the whole upload, keep a ``starter`` asset, answer 502;
+* ``upload_reset``: read part of the upload, then drop the connection;
+* ``rate_limit_429``: 429 with ``Retry-After: 1``;
+* ``secondary_403``: 403 "secondary rate limit" with ``Retry-After: 1``;
+* ``api_500``: any API request answers 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import shutil
+import tempfile
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+API_VERSION = "2022-11-28"
+_MUTATING = {"POST", "PATCH", "DELETE", "PUT"}
+
+
+@dataclass
+class Asset:
+    id: int
+    name: str
+    path: Path
+    size: int = 0
+    digest: str | None = None
+    state: str = "starter"
+    content_type: str = "application/octet-stream"
+
+
+@dataclass
+class Release:
+    id: int
+    tag_name: str
+    name: str
+    body: str
+    draft: bool
+    immutable: bool = False
+    assets: dict[int, Asset] = field(default_factory=dict)
+
+
+class GitHubServer:
+    """``start()`` / ``stop()``; ``url`` is the API base, e.g. http://127.0.0.1:PORT/api/v3."""
+
+    def __init__(self, token: str, repo: str = "example/u2netp-mirror") -> None:
+        self.token = token
+        self.repo = repo
+        self.releases: dict[int, Release] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.header_problems: list[str] = []
+        self.faults: Counter[str] = Counter()
+        self.immutable_on_publish = False
+        self._ids = itertools.count(1000)
+        self._lock = threading.Lock()
+        self._storage = Path(tempfile.mkdtemp(prefix="github-server-"))
+        self._server: ThreadingHTTPServer | None = None
+        self.root = ""
+
+    @property
+    def url(self) -> str:
+        return f"{self.root}/api/v3"
+
+    def fail(self, kind: str, times: int = 1) -> None:
+        self.faults[kind] += times
+
+    def _take_fault(self, kind: str) -> bool:
+        with self._lock:
+            if self.faults[kind] > 0:
+                self.faults[kind] -= 1
+                return True
+        return False
+
+    def mutating_requests(self) -> list[tuple[str, str]]:
+        return [(method, path) for method, path in self.requests if method in _MUTATING]
+
+    # -- state as the API shows it ---------------------------------------------------------
+
+    def _asset_json(self, asset: Asset) -> dict[str, Any]:
+        return {
+            "id": asset.id,
+            "name": asset.name,
+            "label": "",
+            "state": asset.state,
+            "size": asset.size,
+            "digest": asset.digest if asset.state == "uploaded" else None,
+            "content_type": asset.content_type,
+            "url": f"{self.url}/repos/{self.repo}/releases/assets/{asset.id}",
+            "browser_download_url": f"{self.root}/download/{asset.id}/{asset.name}",
+        }
+
+    def _release_json(self, release: Release) -> dict[str, Any]:
+        return {
+            "id": release.id,
+            "tag_name": release.tag_name,
+            "name": release.name,
+            "body": release.body,
+            "draft": release.draft,
+            "immutable": release.immutable,
+            "html_url": f"https://github.invalid/{self.repo}/releases/tag/{release.tag_name}",
+            "url": f"{self.url}/repos/{self.repo}/releases/{release.id}",
+            "upload_url": f"{self.root}/uploads/repos/{self.repo}/releases/{release.id}/assets{{?name,label}}",
+            "assets": [self._asset_json(a) for a in release.assets.values()],
+        }
+
+    def release_by_tag(self, tag: str) -> Release | None:
+        return next((r for r in self.releases.values() if r.tag_name == tag), None)
+
+    def asset_bytes(self, asset: Asset) -> bytes:
+        return asset.path.read_bytes()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> GitHubServer:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.root = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        shutil.rmtree(self._storage, ignore_errors=True)
+
+    # -- request handling ------------------------------------------------------------------
+
+    def handle(self, request: BaseHTTPRequestHandler, method: str) -> tuple[int, Any, dict[str, str]] | None:
+        """Answer one request: (status, JSON body or bytes, headers), or None if already answered."""
+        parts = urlsplit(request.path)
+        path, query = parts.path, parse_qs(parts.query)
+        self.requests.append((method, path))
+        authorization = request.headers.get("Authorization", "")
+        authenticated = authorization in (f"Bearer {self.token}", f"token {self.token}")
+        if authorization and not authenticated:
+            return 401, {"message": "Bad credentials"}, {}
+        if path.startswith("/download/"):
+            return self._download(request, path)
+        if request.headers.get("X-GitHub-Api-Version") != API_VERSION:
+            self.header_problems.append(f"{method} {path}: X-GitHub-Api-Version")
+        accept = request.headers.get("Accept", "")
+        if accept not in ("application/vnd.github+json", "application/octet-stream"):
+            self.header_problems.append(f"{method} {path}: Accept {accept!r}")
+        if self._take_fault("api_500"):
+            self._drain(request)
+            return 500, {"message": "Server Error"}, {}
+        if self._take_fault("rate_limit_429"):
+            self._drain(request)
+            return 429, {"message": "API rate limit exceeded"}, {"Retry-After": "1"}
+        if self._take_fault("secondary_403"):
+            self._drain(request)
+            return (
+                403,
+                {
+                    "message": "You have exceeded a secondary rate limit. "
+                    "Please wait a few minutes before you try again."
+                },
+                {"Retry-After": "1"},
+            )
+        if method in _MUTATING and not authenticated:
+            self._drain(request)
+            return 401, {"message": "Requires authentication"}, {}
+
+        prefix = f"/api/v3/repos/{self.repo}/releases"
+        upload_prefix = f"/uploads/repos/{self.repo}/releases/"
+        if method == "GET" and path == prefix:
+            return self._list_releases(query, authenticated)
+        if method == "GET" and path.startswith(prefix + "/tags/"):
+            release = self.release_by_tag(path.removeprefix(prefix + "/tags/"))
+            if release is None or release.draft:
+                return 404, {"message": "Not Found"}, {}
+            return 200, self._release_json(release), {}
+        if method == "POST" and path == prefix:
+            return self._create_release(request)
+        if match := re.fullmatch(re.escape(prefix) + r"/(\d+)", path):
+            return self._release_item(request, method, int(match.group(1)))
+        if method == "GET" and (match := re.fullmatch(re.escape(prefix) + r"/(\d+)/assets", path)):
+            release = self.releases.get(int(match.group(1)))
+            if release is None:
+                return 404, {"message": "Not Found"}, {}
+            return self._paginate([self._asset_json(a) for a in release.assets.values()], query, path)
+        if match := re.fullmatch(re.escape(prefix) + r"/assets/(\d+)", path):
+            return self._asset_item(request, method, int(match.group(1)))
+        if method == "POST" and path.startswith(upload_prefix):
+            return self._upload(request, path, query)
+        return 404, {"message": "Not Found"}, {}
+
+    def _drain(self, request: BaseHTTPRequestHandler) -> None:
+        remaining = int(request.headers.get("Content-Length") or 0)
+        while remaining > 0:
+            chunk = request.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+    def _json_body(self, request: BaseHTTPRequestHandler) -> dict[str, Any]:
+        length = int(request.headers.get("Content-Length") or 0)
+        return json.loads(request.rfile.read(length) or b"{}")
+
+    def _paginate(self, items: list[Any], query: dict[str, list[str]], path: str) -> tuple[int, Any, dict[str, str]]:
+        per_page = int(query.get("per_page", ["30"])[0])
+        page = int(query.get("page", ["1"])[0])
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers = {}
+        if page * per_page < len(items):
+            headers["Link"] = f'<{self.root}{path}?per_page={per_page}&page={page + 1}>; rel="next"'
+        return 200, chunk, headers
+
+    def _list_releases(self, query: dict[str, list[str]], authenticated: bool) -> tuple[int, Any, dict[str, str]]:
+        visible = [
+            self._release_json(r)
+            for r in sorted(self.releases.values(), key=lambda r: -r.id)
+            if authenticated or not r.draft
+        ]
+        return self._paginate(visible, query, f"/api/v3/repos/{self.repo}/releases")
+
+    def _create_release(self, request: BaseHTTPRequestHandler) -> tuple[int, Any, dict[str, str]]:
+        body = self._json_body(request)
+        with self._lock:
+            # Like GitHub: several drafts may share a tag; a published release owns it.
+            if any(r.tag_name == body["tag_name"] and not r.draft for r in self.releases.values()):
+                return (
+                    422,
+                    {
+                        "message": "Validation Failed",
+                        "errors": [{"resource": "Release", "code": "already_exists", "field": "tag_name"}],
+                    },
+                    {},
+                )
+            release = Release(
+                next(self._ids),
+                body["tag_name"],
+                body.get("name", ""),
+                body.get("body", ""),
+                bool(body.get("draft", False)),
+            )
+            self.releases[release.id] = release
+        if self._take_fault("create_500"):
+            return 500, {"message": "Server Error"}, {}
+        return 201, self._release_json(release), {}
+
+    def _release_item(self, request: BaseHTTPRequestHandler, method: str, release_id: int):
+        release = self.releases.get(release_id)
+        if release is None:
+            return 404, {"message": "Not Found"}, {}
+        if method == "GET":
+            return 200, self._release_json(release), {}
+        if method == "PATCH":
+            body = self._json_body(request)
+            for key in ("name", "body", "draft"):
+                if key in body:
+                    setattr(release, key, body[key])
+            if not release.draft and self.immutable_on_publish:
+                release.immutable = True
+            return 200, self._release_json(release), {}
+        return 405, {"message": "Method Not Allowed"}, {}
+
+    def _find_asset(self, asset_id: int) -> tuple[Release, Asset] | None:
+        for release in self.releases.values():
+            if asset_id in release.assets:
+                return release, release.assets[asset_id]
+        return None
+
+    def _asset_item(self, request: BaseHTTPRequestHandler, method: str, asset_id: int):
+        found = self._find_asset(asset_id)
+        if found is None:
+            return 404, {"message": "Not Found"}, {}
+        release, asset = found
+        if method == "GET":
+            if request.headers.get("Accept") == "application/octet-stream":
+                return 302, b"", {"Location": f"{self.root}/download/{asset.id}/{asset.name}"}
+            return 200, self._asset_json(asset), {}
+        if release.immutable:
+            return 422, {"message": "Cannot modify an asset of an immutable release."}, {}
+        if method == "DELETE":
+            del release.assets[asset_id]
+            asset.path.unlink(missing_ok=True)
+            return 204, b"", {}
+        if method == "PATCH":
+            body = self._json_body(request)
+            if "name" in body:
+                if any(a.name == body["name"] and a.id != asset_id for a in release.assets.values()):
+                    return 422, {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}, {}
+                asset.name = body["name"]
+            return 200, self._asset_json(asset), {}
+        return 405, {"message": "Method Not Allowed"}, {}
+
+    def _upload(self, request: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]):
+        match = re.fullmatch(rf"/uploads/repos/{re.escape(self.repo)}/releases/(\d+)/assets", path)
+        release = self.releases.get(int(match.group(1))) if match else None
+        name = query.get("name", [""])[0]
+        if release is None or not name:
+            self._drain(request)
+            return 404, {"message": "Not Found"}, {}
+        if "Content-Length" not in request.headers:
+            return 411, {"message": "Length Required"}, {}
+        if release.immutable:
+            self._drain(request)
+            return 422, {"message": "Cannot upload assets to an immutable release."}, {}
+        with self._lock:
+            if any(a.name == name for a in release.assets.values()):
+                duplicate = True
+            else:
+                duplicate = False
+                asset = Asset(
+                    next(self._ids),
+                    name,
+                    self._storage / f"asset-{next(self._ids)}",
+                    content_type=request.headers.get("Content-Type", ""),
+                )
+                release.assets[asset.id] = asset
+        if duplicate:
+            self._drain(request)
+            return (
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}],
+                },
+                {},
+            )
+        total = int(request.headers["Content-Length"])
+        reset = self._take_fault("upload_reset")
+        digest = hashlib.sha256()
+        received = 0
+        with asset.path.open("wb") as sink:
+            while received < total:
+                if reset and received >= total // 2:
+                    request.close_connection = True
+                    request.connection.shutdown(2)  # the peer sees a reset mid-upload
+                    return None
+                chunk = request.rfile.read(min(total - received, 1 << 20))
+                if not chunk:
+                    return None
+                digest.update(chunk)
+                sink.write(chunk)
+                received += len(chunk)
+        asset.size = received
+        if self._take_fault("upload_502_starter"):
+            return 502, {"message": "Bad Gateway"}, {}  # the asset stays a starter
+        asset.digest = f"sha256:{digest.hexdigest()}"
+        asset.state = "uploaded"
+        return 201, self._asset_json(asset), {}
+
+    def _download(self, request: BaseHTTPRequestHandler, path: str):
+        match = re.fullmatch(r"/download/(\d+)/.*", path)
+        found = self._find_asset(int(match.group(1))) if match else None
+        if found is None or found[1].state != "uploaded":
+            return 404, {"message": "Not Found"}, {}
+        asset = found[1]
+        request.send_response(200)
+        request.send_header("Content-Type", "application/octet-stream")
+        request.send_header("Content-Length", str(asset.size))
+        request.end_headers()
+        with asset.path.open("rb") as source:
+            shutil.copyfileobj(source, request.wfile, 1 << 20)
+        return None
+
+
+def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _serve(self, method: str) -> None:
+            try:
+                answer = server.handle(self, method)
+            except (ConnectionError, OSError):
+                return
+            if answer is None:
+                return
+            status, body, headers = answer
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_PATCH(self) -> None:
+            self._serve("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+    return Handler
