@@ -15,7 +15,10 @@ Faults are queued with ``fail(kind, times)`` and hit the next matching requests:
 * ``upload_reset``: read part of the upload, then drop the connection;
 * ``rate_limit_429``: 429 with ``Retry-After: 1``;
 * ``secondary_403``: 403 "secondary rate limit" with ``Retry-After: 1``;
-* ``api_500``: any API request answers 500.
+* ``api_500``: any API request answers 500;
+* ``forbidden_403``: 403 "Resource not accessible by integration" (no ``contents: write``);
+* ``upload_race``: another uploader finishes the same asset first; this upload gets 422
+  ``already_exists``.
 """
 
 from __future__ import annotations
@@ -177,6 +180,9 @@ class GitHubServer:
                 },
                 {"Retry-After": "1"},
             )
+        if method in _MUTATING and self._take_fault("forbidden_403"):
+            self._drain(request)
+            return 403, {"message": "Resource not accessible by integration"}, {}
         if method in _MUTATING and not authenticated:
             self._drain(request)
             return 401, {"message": "Requires authentication"}, {}
@@ -340,6 +346,18 @@ class GitHubServer:
                 {},
             )
         total = int(request.headers["Content-Length"])
+        if self._take_fault("upload_race"):
+            # The other uploader's copy lands first; ours is refused as a duplicate.
+            self._receive(request, asset, total)
+            asset.digest, asset.state = f"sha256:{hashlib.sha256(asset.path.read_bytes()).hexdigest()}", "uploaded"
+            return (
+                422,
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}],
+                },
+                {},
+            )
         reset = self._take_fault("upload_reset")
         digest = hashlib.sha256()
         received = 0
@@ -361,6 +379,17 @@ class GitHubServer:
         asset.digest = f"sha256:{digest.hexdigest()}"
         asset.state = "uploaded"
         return 201, self._asset_json(asset), {}
+
+    def _receive(self, request: BaseHTTPRequestHandler, asset: Asset, total: int) -> None:
+        with asset.path.open("wb") as sink:
+            remaining = total
+            while remaining > 0:
+                chunk = request.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                sink.write(chunk)
+                remaining -= len(chunk)
+        asset.size = total - remaining
 
     def _download(self, request: BaseHTTPRequestHandler, path: str):
         match = re.fullmatch(r"/download/(\d+)/.*", path)

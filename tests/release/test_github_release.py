@@ -92,7 +92,7 @@ def test_draft_option_leaves_a_draft_and_a_later_run_publishes(github, signed, i
 
 @pytest.mark.parametrize(
     "fault",
-    ["create_500", "upload_502_starter", "upload_reset", "rate_limit_429", "secondary_403", "api_500"],
+    ["create_500", "upload_502_starter", "upload_reset", "rate_limit_429", "secondary_403", "api_500", "upload_race"],
 )
 def test_faults_converge_without_duplicates_or_leftovers(github, signed, instance, fault):
     github.fail(fault, times=2 if fault in ("upload_502_starter", "upload_reset") else 1)
@@ -223,6 +223,33 @@ def test_forbidden_is_explained(github, signed, instance):
     bad = ReleaseTarget(repo=REPO, tag=TAG, api_url=github.url, token="wrong")
     with pytest.raises(GitHubError, match=r"HTTP 401.*GITHUB_TOKEN"):
         attach_release(signed, bad, EXPECTED, instance, GitHubClient(github.url, REPO, "wrong", FAST))
+
+
+def test_missing_contents_write_permission_is_explained(github, signed, instance):
+    github.fail("forbidden_403")
+    with pytest.raises(GitHubError, match=r"HTTP 403 .*contents: write"):
+        attach(github, signed, instance)
+    assert github.releases == {}
+
+
+def test_waits_honour_retry_after_and_rate_limit_reset():
+    import time
+
+    import requests
+
+    def response(headers):
+        answer = requests.Response()
+        answer.status_code = 429
+        answer.headers.update(headers)
+        return answer
+
+    github_client = GitHubClient(api_url="http://127.0.0.1:9", repo=REPO, retry=RetryPolicy(backoff=1.0, max_wait=30))
+    assert github_client._wait_for(response({"Retry-After": "7"}), 0) == 7
+    reset = str(int(time.time()) + 10)
+    waited = github_client._wait_for(response({"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}), 0)
+    assert 9 <= waited <= 11
+    assert github_client._wait_for(response({"Retry-After": "3600"}), 0) == 30  # bounded
+    assert github_client._wait_for(response({}), 3) == 8  # exponential backoff
 
 
 def test_immutable_published_release_is_explained(github, signed, instance, tmp_path, pristine, sigstore_stack):
