@@ -65,9 +65,15 @@ def _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerance, e
         pin=UpstreamPin.from_config(config.pin),
         allow_unpinned=bool(allow_unpinned),
         tolerance=float(tolerance if tolerance is not None else config.export.tolerance),
+        require_checkpoint_pin=_truthy(config.export.require_checkpoint_pin),
         seed=int(config.export.seed),
         entrypoint=entrypoint,
     )
+
+
+def _truthy(value: object) -> bool:
+    # Environment overrides arrive as strings: INVOKE_U2NETP_EXPORT_REQUIRE_CHECKPOINT_PIN=true.
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _indent(line: str) -> None:

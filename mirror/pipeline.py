@@ -90,6 +90,11 @@ def _audit_inputs(settings: ExportSettings, report: Report) -> Inputs:
             )
         checkpoint_sha256 = sha256_file(settings.checkpoint)
         wanted = settings.pin.checkpoint_sha256
+        if settings.require_checkpoint_pin and not wanted:
+            raise CheckpointError(
+                f"{settings.checkpoint}: no audited sha256 is pinned for u2netp.pth (u2netp.pin.checkpoint_sha256); "
+                "a maintainer must audit the file and pin it before a release (docs/maintainer-guide.md)"
+            )
         if wanted and checkpoint_sha256 != wanted and not settings.allow_unpinned:
             raise CheckpointError(
                 f"{settings.checkpoint}: sha256 {checkpoint_sha256[:12]} != pinned {wanted[:12]}; "

@@ -59,6 +59,8 @@ class ExportSettings:
     dist: Path
     pin: UpstreamPin
     allow_unpinned: bool = False
+    # The release workflow sets this: no release from a checkpoint nobody has audited.
+    require_checkpoint_pin: bool = False
     tolerance: float = 1e-5
     seed: int = 0
     validation_shapes: tuple[tuple[int, int, int], ...] = DEFAULT_VALIDATION_SHAPES

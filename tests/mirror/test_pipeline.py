@@ -14,6 +14,7 @@ import torch
 
 from mirror.errors import CheckpointError, LicenseError, ManifestError, UpstreamError, ValidationError
 from mirror.fixture import git, write_checkpoint
+from mirror.hashing import sha256_file
 from mirror.manifest import schema_problems
 from mirror.model import SaliencyHead, build_u2netp, load_checkpoint
 from mirror.pipeline import run_export, run_manifest
@@ -348,3 +349,12 @@ def test_failed_validation_leaves_dist_as_it_was(checkout, tmp_path):
         run_export(replace(settings, tolerance=1e-12))
     assert files_in(settings.dist) == ["u2netp_mirror_v1.onnx"]
     assert settings.onnx_path.read_bytes() == before
+
+
+def test_release_requires_an_audited_checkpoint_pin(checkout, tmp_path):
+    settings = settings_for(checkout, tmp_path / "dist", require_checkpoint_pin=True)
+    with pytest.raises(CheckpointError, match="no audited sha256 is pinned"):
+        run_export(settings)
+    assert files_in(settings.dist) == []
+    pinned = replace(settings, pin=replace(settings.pin, checkpoint_sha256=sha256_file(checkout.checkpoint)))
+    assert run_export(pinned).inputs.checkpoint_sha256 == pinned.pin.checkpoint_sha256
