@@ -5,8 +5,11 @@ Torch-free, so the manifest and the verifier can read and compare it.
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO
 
 from . import __version__
 from .settings import MODEL_ID, UPSTREAM_REPO
@@ -75,15 +78,76 @@ def build_metadata(
     return dict(sorted(props.items()))
 
 
-def read_metadata(model_bytes_or_proto: object) -> dict[str, str]:
-    """metadata_props of an ONNX model (bytes or ModelProto) as a dict."""
-    import onnx  # onnx is a base dependency, but keep `import mirror.metadata` instant.
+# ModelProto field numbers (onnx.proto): metadata_props = 14, a StringStringEntryProto
+# with key = 1 and value = 2.
+_METADATA_PROPS, _KEY, _VALUE = 14, 1, 2
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
 
-    if isinstance(model_bytes_or_proto, bytes):
-        proto = onnx.load_model_from_string(model_bytes_or_proto)
-    else:
-        proto = model_bytes_or_proto
-    return {prop.key: prop.value for prop in proto.metadata_props}  # type: ignore[attr-defined]
+
+def _varint(stream: BinaryIO) -> int:
+    result = shift = 0
+    while True:
+        byte = stream.read(1)
+        if not byte:
+            raise ValueError("truncated varint")
+        result |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return result
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _fields(stream: BinaryIO, end: int) -> Iterator[tuple[int, int, bytes | None]]:
+    """(field number, wire type, payload of length-delimited fields we keep) up to ``end``.
+
+    Other payloads are skipped with a seek, so a large graph is never read.
+    """
+    while stream.tell() < end:
+        tag = _varint(stream)
+        number, wire = tag >> 3, tag & 7
+        if wire == _VARINT:
+            _varint(stream)
+            yield number, wire, None
+        elif wire in (_FIXED64, _FIXED32):
+            stream.seek(8 if wire == _FIXED64 else 4, io.SEEK_CUR)
+            yield number, wire, None
+        elif wire == _LENGTH_DELIMITED:
+            length = _varint(stream)
+            if stream.tell() + length > end:
+                raise ValueError("field runs past the end of the message")
+            if number in (_METADATA_PROPS, _KEY, _VALUE):
+                yield number, wire, stream.read(length)
+            else:
+                stream.seek(length, io.SEEK_CUR)
+                yield number, wire, None
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+    if stream.tell() != end:
+        raise ValueError("message runs past its end")
+
+
+def read_metadata(source: Path | bytes) -> dict[str, str]:
+    """The metadata_props of a serialised ONNX model, read without importing onnx.
+
+    A hand-written protobuf reader for one field, because ``import onnx`` alone costs about
+    0.2 s (numpy and a C extension) and is all verify would need it for; this keeps
+    ``u2netp-mirror verify`` fast and onnx out of the operators' install.  Raises
+    ``ValueError`` for anything that is not a well-formed protobuf message.
+    """
+    with io.BytesIO(source) if isinstance(source, bytes) else Path(source).open("rb") as stream:
+        end = stream.seek(0, io.SEEK_END)
+        stream.seek(0)
+        props: dict[str, str] = {}
+        for number, wire, payload in _fields(stream, end):
+            if number != _METADATA_PROPS or wire != _LENGTH_DELIMITED or payload is None:
+                continue
+            entry = {n: p for n, w, p in _fields(io.BytesIO(payload), len(payload)) if p is not None}
+            try:
+                props[entry.get(_KEY, b"").decode("utf-8")] = entry.get(_VALUE, b"").decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError("metadata is not UTF-8") from None
+        return props
 
 
 def compare(found: Mapping[str, str], expected: Mapping[str, str]) -> list[str]:

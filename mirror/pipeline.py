@@ -259,7 +259,10 @@ def run_manifest(
     inputs = export.inputs if export is not None else _audit_inputs(settings, report)
     model_bytes = onnx_path.read_bytes()
     with _step(report, "cross-check ONNX metadata") as detail:
-        found = read_metadata(model_bytes)
+        try:
+            found = read_metadata(model_bytes)
+        except ValueError as exc:
+            raise ManifestError(f"{onnx_path}: not a readable ONNX model ({exc}); run `invoke export` again") from None
         expected = {key: value for key, value in _expected_metadata(inputs).items() if key in CROSS_CHECKED}
         differences = compare(found, expected)
         if differences:

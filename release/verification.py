@@ -105,8 +105,8 @@ def verify_release(
     record("onnx sha256", f"{onnx_sha256} = manifest outputs.onnx_sha256")
 
     try:
-        metadata = read_metadata(onnx_path.read_bytes())
-    except Exception as exc:  # onnx's parse errors have no common base class
+        metadata = read_metadata(onnx_path)
+    except (ValueError, OSError) as exc:
         raise VerificationFailed("onnx metadata", f"{onnx_path}: not a readable ONNX model ({exc})") from None
     for key, where in _METADATA_VS_MANIFEST.items():
         value: object = manifest

@@ -1,0 +1,1 @@
+"""Benchmarks of the toolkit against its floors (``invoke bench``); needs a checkout."""
