@@ -174,11 +174,15 @@ def sign(c, dist=None, identity_token=None, staging=False, trust_config=None):
     with _one_line_errors():
         instance = _instance(c, staging, trust_config)
         signed = sign_release(Path(dist or c.config.u2netp.dist), instance, identity_token)
+    _report_signed(signed)
+    _say(f"sign: {len(signed)} bundles with {instance.label} ({time.perf_counter() - start:.1f} s)")
+
+
+def _report_signed(signed) -> None:
     for item in signed:
         state = "kept (already signed)" if item.kept else "signed and verified"
         who = f"{item.signer.identity} ({item.signer.issuer})"
         _indent(f"{item.bundle}: {state}; {who}, Rekor log index {item.log_index}")
-    _say(f"sign: {len(signed)} bundles with {instance.label} ({time.perf_counter() - start:.1f} s)")
 
 
 def _expected_signer(c, cert_identity, cert_identity_regexp, cert_oidc_issuer, repo, tag):
@@ -369,9 +373,7 @@ def release(
             _say("release: dry run: would sign the ONNX and the manifest, then attach; nothing signed or uploaded")
             return
         _say("release: sign")
-        for item in sign_release(settings.dist, _instance(c, staging, trust_config), identity_token):
-            state = "kept" if item.kept else "signed"
-            _indent(f"{item.bundle.name}: {state}, Rekor log index {item.log_index}")
+        _report_signed(sign_release(settings.dist, _instance(c, staging, trust_config), identity_token))
         _say("release: attach")
         result, _ = _attach(
             c, str(settings.dist), repo, tag, api_url, draft, replace, False, identity, staging, trust_config

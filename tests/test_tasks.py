@@ -103,3 +103,13 @@ def test_demo_runs_offline(tmp_path):
     document = json.loads((tmp_path / "demo/u2netp_mirror_v1.manifest.json").read_text())
     assert document["upstream"]["pin"]["source"] == "demo-fixture"
     assert document["run_provenance"]["entrypoint"] == "invoke demo"
+
+
+def test_every_task_and_option_is_documented():
+    import tasks
+
+    for name in tasks.namespace.task_names:
+        task = tasks.namespace[name]
+        assert task.__doc__ and task.__doc__.strip().splitlines()[0], name
+        for argument in task.get_arguments():
+            assert argument.help and len(argument.help) > 10, (name, argument.name)
