@@ -42,9 +42,9 @@ class GitHubError(MirrorError):
 class Retryable(Exception):
     """Internal: this attempt failed in a way worth retrying."""
 
-    def __init__(self, reason: str, wait: float | None = None) -> None:
+    def __init__(self, reason: str, response: requests.Response | None = None) -> None:
         super().__init__(reason)
-        self.wait = wait
+        self.response = response  # an HTTP answer may say how long to wait (Retry-After, rate-limit reset)
 
 
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -166,7 +166,10 @@ class GitHubClient:
                     raise GitHubError(
                         f"GitHub {what}: still failing after {self.retry.attempts} attempts ({exc})"
                     ) from None
-                wait = exc.wait if exc.wait is not None else self.retry.backoff * (2**number)
+                if exc.response is not None:
+                    wait = self._wait_for(exc.response, number)
+                else:
+                    wait = self.retry.backoff * (2**number)
                 self.sleep(min(wait, self.retry.max_wait))
                 if recover is not None and (recovered := recover()) is not None:
                     return recovered
@@ -183,7 +186,7 @@ class GitHubClient:
         if response.status_code in ok:
             return response
         if self._is_retryable(response):
-            raise Retryable(f"HTTP {response.status_code}", self._wait_for(response, 0))
+            raise Retryable(f"HTTP {response.status_code}", response)
         raise self._explain(method, what, response)
 
     def request(
@@ -272,7 +275,7 @@ class GitHubClient:
         if response.status_code == 201:
             return response.json()
         if self._is_retryable(response):
-            raise Retryable(f"upload of {name}: HTTP {response.status_code}", self._wait_for(response, 0))
+            raise Retryable(f"upload of {name}: HTTP {response.status_code}", response)
         raise self._explain("POST", f"upload {name}", response)
 
     def download_asset(self, asset: dict[str, Any], destination: Path, progress: Progress) -> None:

@@ -478,3 +478,15 @@ def test_invoke_release_end_to_end_stops_at_a_failure_and_a_rerun_converges(
     for result in (failed, released, again):
         assert GITHUB_TOKEN not in result.stdout + result.stderr
         assert env["SIGSTORE_ID_TOKEN"] not in result.stdout + result.stderr
+
+
+def test_5xx_retries_back_off_exponentially_and_429_waits_as_told(github):
+    slept = []
+    fast = GitHubClient(api_url=github.url, repo=REPO, token=GITHUB_TOKEN, retry=FAST, sleep=slept.append)
+    github.fail("api_500", times=3)
+    assert fast.find_release(TAG) is None
+    assert slept == [0.01, 0.02, 0.04]
+    slept.clear()
+    github.fail("rate_limit_429")
+    fast.find_release(TAG)
+    assert slept == [1.0]  # Retry-After: 1
