@@ -254,10 +254,12 @@ def run_manifest(
     onnx_path = settings.onnx_path
     if not onnx_path.is_file():
         raise ManifestError(f"{onnx_path}: no ONNX here; run `invoke export` first")
-    if export is not None and export.onnx_sha256 != sha256_file(onnx_path):
+    # Read and hash once: these bytes are what is checked, validated and recorded.
+    model_bytes = onnx_path.read_bytes()
+    onnx_sha256 = sha256_bytes(model_bytes)
+    if export is not None and export.onnx_sha256 != onnx_sha256:
         raise ManifestError(f"{onnx_path}: changed since it was exported; run `invoke export` again")
     inputs = export.inputs if export is not None else _audit_inputs(settings, report)
-    model_bytes = onnx_path.read_bytes()
     with _step(report, "cross-check ONNX metadata") as detail:
         try:
             found = read_metadata(model_bytes)
@@ -287,7 +289,6 @@ def run_manifest(
     upstream_files.append(
         FileRecord.of("checkpoint", checkpoint_root, checkpoint_dir, checkpoint_path, inputs.checkpoint_sha256)
     )
-    onnx_sha256 = sha256_bytes(model_bytes)
     onnx_record = FileRecord("onnx", "dist", onnx_path.name, onnx_sha256, len(model_bytes))
     # Apache-2.0 redistribution needs the licence (and NOTICE) beside the model.
     licence_copies = _copy_licence_files(settings, audit, report)

@@ -106,9 +106,9 @@ class AttachResult:
     plan: list[PlannedAsset]
 
 
-def release_assets(dist: Path) -> list[LocalAsset]:
-    """The files a release carries, in upload order: the model last so a partial release
-    never offers an unsigned model."""
+def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
+    """The manifest and the files a release carries, in upload order: the model last so a
+    partial release never offers an unsigned model."""
     manifest, onnx_sha256 = checked_manifest(dist)
     names = [MANIFEST_NAME, bundle_path(Path(MANIFEST_NAME)).name, bundle_path(Path(ONNX_NAME)).name]
     names.append(licence_copy_name("LICENSE"))
@@ -128,7 +128,7 @@ def release_assets(dist: Path) -> list[LocalAsset]:
     for asset in assets:
         if asset.name in expected and asset.sha256 != expected[asset.name]:
             raise MirrorError(f"{asset.path}: is not the upstream licence file the manifest records")
-    return assets
+    return manifest, assets
 
 
 def _tracked_by_git(path: Path) -> bool:
@@ -146,18 +146,18 @@ def _tracked_by_git(path: Path) -> bool:
 
 def preflight(
     dist: Path, target: ReleaseTarget, expected: ExpectedSigner, instance: SigstoreInstance
-) -> list[LocalAsset]:
+) -> tuple[dict[str, Any], list[LocalAsset]]:
     """Everything checked before the first request: credentials, files, signatures, git."""
     if not target.token:
         raise MirrorError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents: write")
-    assets = release_assets(dist)
+    manifest, assets = release_assets(dist)
     verify_release(dist, expected, instance)
     onnx = dist / ONNX_NAME
     if _tracked_by_git(onnx):
         raise MirrorError(
             f"{onnx}: is tracked by git; model binaries are release assets only: `git rm --cached` it first"
         )
-    return assets
+    return manifest, assets
 
 
 def _remote_sha256(client: GitHubClient, remote: dict[str, Any], scratch: Path) -> str | None:
@@ -232,8 +232,7 @@ def make_plan(
     return plan
 
 
-def _release_text(dist: Path, target: ReleaseTarget, assets: list[LocalAsset]) -> tuple[str, str]:
-    manifest, _ = checked_manifest(dist)
+def _release_text(manifest: dict[str, Any], target: ReleaseTarget, assets: list[LocalAsset]) -> tuple[str, str]:
     upstream = manifest["upstream"]
     name = f"u2netp_mirror_v1 {target.tag} (U-2-Net {upstream['commit'][:12]})"
     rows = "\n".join(f"| `{a.name}` | `{a.sha256}` |" for a in assets)
@@ -313,7 +312,7 @@ def attach_release(
     report: Callable[[str], None] = lambda _: None,
 ) -> AttachResult:
     """Check, plan, then (unless ``dry_run``) upload and publish.  See the module docstring."""
-    assets = preflight(dist, target, expected, instance)
+    manifest, assets = preflight(dist, target, expected, instance)
     report(f"preflight: {len(assets)} assets present, signatures verified, ONNX not tracked by git")
     release = client.find_release(target.tag)
     verifier = Verifier(trusted_root=instance.client_trust_config.trusted_root)
@@ -347,7 +346,7 @@ def attach_release(
 
     created = release is None
     if release is None:
-        name, body = _release_text(dist, target, assets)
+        name, body = _release_text(manifest, target, assets)
         release = client.create_draft(target.tag, name, body)
         report(f"created draft release {target.tag}")
     for item in plan:
