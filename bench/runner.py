@@ -215,13 +215,13 @@ def bench_inference(fixture, repeat: int) -> list[Row]:
     import onnxruntime
     import torch
 
-    from mirror.export import export_to_bytes
+    from mirror.export import export_model
     from mirror.model import SaliencyHead, build_u2netp, load_checkpoint
 
     net = build_u2netp(fixture.root)
     load_checkpoint(net, fixture.checkpoint)
     head = SaliencyHead(net).eval()
-    model_bytes = export_to_bytes(head, {})
+    model_bytes = export_model(head, {}).model_bytes
     threads = torch.get_num_threads()
     levels = {
         "basic": onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC,

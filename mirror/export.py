@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 
 import onnx
 import torch
@@ -31,14 +32,30 @@ def _strip_doc_strings(graph: onnx.GraphProto) -> None:
                 _strip_doc_strings(subgraph)
 
 
-def export_to_bytes(head: nn.Module, metadata: dict[str, str]) -> bytes:
-    """Serialised ONNX of ``head`` (one input, one output) with ``metadata`` embedded.
+@dataclass(frozen=True)
+class Exported:
+    """The serialised ONNX, and the input it was traced with and torch's output for it."""
 
-    Uses the TorchScript exporter (``dynamo=False``): it emits opset 17 natively and keeps
-    upstream's size-driven resizes dynamic, where the dynamo exporter (torch 2.13) only targets
-    opset 18 and down-converts, and takes ~30x longer.
+    model_bytes: bytes
+    example: torch.Tensor
+    # head(example), taken from the tracing forward pass: tracing runs the real eager
+    # kernels, so this is torch's reference output for the example without a second pass.
+    # None if the exporter did not run the model exactly once.
+    example_output: torch.Tensor | None
+
+
+def export_model(head: nn.Module, metadata: dict[str, str], example: torch.Tensor | None = None) -> Exported:
+    """Trace ``head`` (one input, one output) at ``example`` (default zeros, 1x3x320x320) to ONNX.
+
+    ``metadata`` is embedded as metadata_props.  The graph does not depend on the example's
+    values, only on its shape.  Uses the TorchScript exporter (``dynamo=False``): it emits
+    opset 17 natively and keeps upstream's size-driven resizes dynamic, where the dynamo
+    exporter (torch 2.13) only targets opset 18 and down-converts, and takes ~30x longer.
     """
-    example = torch.zeros(1, 3, TRACE_HEIGHT, TRACE_WIDTH, dtype=torch.float32)
+    if example is None:
+        example = torch.zeros(1, 3, TRACE_HEIGHT, TRACE_WIDTH, dtype=torch.float32)
+    outputs: list[torch.Tensor] = []
+    hook = head.register_forward_hook(lambda _module, _args, output: outputs.append(output.detach().clone()))
     buffer = io.BytesIO()
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -58,6 +75,8 @@ def export_to_bytes(head: nn.Module, metadata: dict[str, str]) -> bytes:
             )
     except Exception as exc:
         raise ExportError(f"torch.onnx.export failed ({type(exc).__name__}: {exc})") from exc
+    finally:
+        hook.remove()
 
     model = onnx.load_model_from_string(buffer.getvalue())
     _strip_doc_strings(model.graph)
@@ -65,4 +84,4 @@ def export_to_bytes(head: nn.Module, metadata: dict[str, str]) -> bytes:
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
-    return model.SerializeToString(deterministic=True)
+    return Exported(model.SerializeToString(deterministic=True), example, outputs[0] if len(outputs) == 1 else None)

@@ -114,7 +114,9 @@ def _load_head(settings: ExportSettings, inputs: Inputs, report: Report) -> Any:
     return SaliencyHead(net).eval()
 
 
-def _validate(settings: ExportSettings, model_bytes: bytes, head: Any, label: str, report: Report) -> Any:
+def _validate(
+    settings: ExportSettings, model_bytes: bytes, head: Any, label: str, report: Report, known: Any = None
+) -> Any:
     from .validate import validate
 
     with _step(report, "validate") as detail:
@@ -125,6 +127,7 @@ def _validate(settings: ExportSettings, model_bytes: bytes, head: Any, label: st
             tolerance=settings.tolerance,
             seed=settings.seed,
             label=label,
+            known=known,
         )
         detail.append(f"onnx.checker ok, max |ort - torch| {result.max_abs_diff:.2g} over {len(result.checks)} shapes")
     return result
@@ -154,15 +157,21 @@ def run_export(settings: ExportSettings, report: Report = _silent) -> ExportResu
     On any error nothing new is left in dist; an earlier ONNX there stays as it was.
     """
     from .atomic import write_bytes_atomic
-    from .export import export_to_bytes
+    from .export import export_model
+    from .validate import seeded_images
 
     inputs = _audit_inputs(settings, report)
     head = _load_head(settings, inputs, report)
     metadata = _expected_metadata(inputs)
     with _step(report, "export ONNX") as detail:
-        model_bytes = export_to_bytes(head, metadata)
+        # Traced at the first validation input (the graph depends only on its shape), so the
+        # trace's own forward pass is torch's reference for that input.
+        (example,) = seeded_images(settings.seed, [(1, TRACE_HEIGHT, TRACE_WIDTH)])
+        exported = export_model(head, metadata, example)
+        model_bytes = exported.model_bytes
         detail.append(f"opset {OPSET}, {INPUT_NAME} -> {OUTPUT_NAME}, dynamic N/H/W")
-    validation = _validate(settings, model_bytes, head, str(settings.onnx_path), report)
+    known = (exported.example, exported.example_output)
+    validation = _validate(settings, model_bytes, head, str(settings.onnx_path), report, known)
     with _step(report, "write") as detail:
         write_bytes_atomic(settings.onnx_path, model_bytes)
         detail.append(f"{settings.onnx_path} ({len(model_bytes):,} bytes)")

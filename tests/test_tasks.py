@@ -99,7 +99,7 @@ def test_demo_runs_offline(tmp_path):
         "u2netp_mirror_v1.manifest.json",
         "u2netp_mirror_v1.onnx",
     ]
-    assert "parity 1x3x301x457" in result.stdout and "demo: done" in result.stdout
+    assert "parity 1x3x45x77" in result.stdout and "demo: done" in result.stdout
     document = json.loads((tmp_path / "demo/u2netp_mirror_v1.manifest.json").read_text())
     assert document["upstream"]["pin"]["source"] == "demo-fixture"
     assert document["run_provenance"]["entrypoint"] == "invoke demo"

@@ -143,7 +143,9 @@ def test_manifest_content(checkout, tmp_path):
         "onnx_size": exported.onnx_size,
     }
     assert document["export"]["metadata_written"] == exported.metadata
-    assert len(document["validation"]["shapes"]) == 4
+    assert [[s["batch"], s["height"], s["width"]] for s in document["validation"]["shapes"]] == [
+        list(shape) for shape in settings.validation_shapes
+    ]
     assert all(shape["max_abs_diff"] <= 1e-5 for shape in document["validation"]["shapes"])
     provenance = document["run_provenance"]
     assert provenance["schema"] == "ai-run-provenance-v1"
