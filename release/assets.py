@@ -8,7 +8,7 @@ from typing import Any
 from mirror.errors import VerificationFailed
 from mirror.hashing import sha256_file
 from mirror.manifest import load_manifest
-from mirror.settings import MODEL_ID
+from mirror.settings import MODEL_ID, licence_copy_name
 
 ONNX_NAME = f"{MODEL_ID}.onnx"
 MANIFEST_NAME = f"{MODEL_ID}.manifest.json"
@@ -19,6 +19,16 @@ SIGNED_NAMES = (ONNX_NAME, MANIFEST_NAME)
 def bundle_path(path: Path) -> Path:
     """Where the Sigstore bundle of ``path`` lives: right beside it, ``<name>.sigstore.json``."""
     return path.with_name(path.name + BUNDLE_SUFFIX)
+
+
+def licence_copies(manifest: dict[str, Any]) -> dict[str, str]:
+    """The upstream licence files a release carries beside the model, by name, with the sha256
+    the (signed) manifest records for each: LICENSE always, NOTICE when upstream has one."""
+    upstream = manifest["upstream"]
+    copies = {licence_copy_name("LICENSE"): upstream["license_sha256"]}
+    if upstream["notice_present"]:
+        copies[licence_copy_name("NOTICE")] = upstream["notice_sha256"]
+    return copies
 
 
 def checked_manifest(dist: Path, onnx_sha256: str | None = None) -> tuple[dict[str, Any], str]:

@@ -25,7 +25,7 @@ from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
 from mirror.settings import licence_copy_name
 
-from .assets import BUNDLE_SUFFIX, MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest
+from .assets import BUNDLE_SUFFIX, MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest, licence_copies
 from .bundles import prehashed, read_bundle
 from .github import GitHubClient, GitHubError, Progress, Retryable, check_repo
 from .instance import SigstoreInstance
@@ -110,10 +110,8 @@ def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
     """The manifest and the files a release carries, in upload order: the model last so a
     partial release never offers an unsigned model."""
     manifest, onnx_sha256 = checked_manifest(dist)
-    names = [MANIFEST_NAME, bundle_path(Path(MANIFEST_NAME)).name, bundle_path(Path(ONNX_NAME)).name]
-    names.append(licence_copy_name("LICENSE"))
-    if manifest["upstream"]["notice_present"]:
-        names.append(licence_copy_name("NOTICE"))
+    licences = licence_copies(manifest)
+    names = [MANIFEST_NAME, bundle_path(Path(MANIFEST_NAME)).name, bundle_path(Path(ONNX_NAME)).name, *licences]
     assets = []
     for name in [*names, ONNX_NAME]:
         path = dist / name
@@ -121,12 +119,8 @@ def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
             raise MirrorError(f"{path}: missing; run `invoke release` (or the step that makes it) first")
         digest = onnx_sha256 if name == ONNX_NAME else sha256_file(path)
         assets.append(LocalAsset(name, path, digest, path.stat().st_size))
-    expected = {
-        licence_copy_name("LICENSE"): manifest["upstream"]["license_sha256"],
-        licence_copy_name("NOTICE"): manifest["upstream"]["notice_sha256"],
-    }
     for asset in assets:
-        if asset.name in expected and asset.sha256 != expected[asset.name]:
+        if asset.name in licences and asset.sha256 != licences[asset.name]:
             raise MirrorError(f"{asset.path}: is not the upstream licence file the manifest records")
     return manifest, assets
 

@@ -304,7 +304,10 @@ class GitHubClient:
                     yield chunk
 
             try:
-                write_chunks_atomic(destination, chunks())
+                # Not durable: every downloaded asset is hashed and its signature checked before
+                # use, so a file torn by a crash fails verification and is fetched again, while
+                # a flush to disk costs 1-2 s a GiB here (curl and gh do not flush either).
+                write_chunks_atomic(destination, chunks(), durable=False)
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 raise Retryable(f"interrupted ({type(exc).__name__})") from None
             finally:

@@ -1,6 +1,6 @@
 """``invoke verify``: everything an operator checks before trusting the release files.
 
-Torch-free: it needs the base install only (sigstore, onnx, jsonschema).
+Torch-free: it needs the base install only (sigstore, requests, jsonschema).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mirror.errors import MirrorError, VerificationFailed
 from mirror.hashing import sha256_file
 from mirror.metadata import read_metadata
 
-from .assets import MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest
+from .assets import MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest, licence_copies
 from .bundles import IdentityRegexp, prehashed, read_bundle, signer_identity
 from .instance import SigstoreInstance
 
@@ -118,4 +118,13 @@ def verify_release(
                 f"the ONNX says {key}={metadata.get(key)!r}, the manifest says {'.'.join(where)}={value!r}",
             )
     record("onnx metadata", "model id, upstream commit and module, checkpoint sha256 agree with the manifest")
+
+    # The licence files are not signed themselves; the signed manifest records their hashes.
+    for name, expected_sha256 in licence_copies(manifest).items():
+        path = dist / name
+        if not path.is_file():
+            raise VerificationFailed("licence files", f"{path}: missing (the release carries upstream's licence)")
+        if sha256_file(path) != expected_sha256:
+            raise VerificationFailed("licence files", f"{path}: is not the upstream licence file the manifest records")
+    record("licence files", f"{', '.join(licence_copies(manifest))} match the manifest's sha256")
     return passed

@@ -19,6 +19,7 @@ from tests.sigstore_stack import SigstoreStack
 ONNX = "u2netp_mirror_v1.onnx"
 MANIFEST = "u2netp_mirror_v1.manifest.json"
 BUNDLES = (f"{ONNX}.sigstore.json", f"{MANIFEST}.sigstore.json")
+LICENCE = "u2netp_mirror_v1.LICENSE"
 EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
 
 
@@ -39,6 +40,7 @@ def test_sign_then_verify_round_trip(dist, instance, sigstore_stack):
         "manifest schema",
         "onnx sha256",
         "onnx metadata",
+        "licence files",
     ]
 
 
@@ -104,6 +106,14 @@ def _garbage_bundle(dist: Path) -> None:
     (dist / BUNDLES[0]).write_text("{not a bundle")
 
 
+def _swap_licence(dist: Path) -> None:
+    (dist / LICENCE).write_text("MIT License\n\nPermission is hereby granted, free of charge ...\n")
+
+
+def _drop_licence(dist: Path) -> None:
+    (dist / LICENCE).unlink()
+
+
 @pytest.mark.parametrize(
     ("tamper", "check"),
     [
@@ -112,8 +122,18 @@ def _garbage_bundle(dist: Path) -> None:
         (_swap_bundles, f"{ONNX} signature"),
         (_drop_bundle, "files present"),
         (_garbage_bundle, f"{ONNX} signature"),
+        (_swap_licence, "licence files"),
+        (_drop_licence, "licence files"),
     ],
-    ids=["onnx-byte-flipped", "manifest-edited", "bundles-swapped", "bundle-missing", "bundle-garbage"],
+    ids=[
+        "onnx-byte-flipped",
+        "manifest-edited",
+        "bundles-swapped",
+        "bundle-missing",
+        "bundle-garbage",
+        "licence-replaced",
+        "licence-missing",
+    ],
 )
 def test_tampering_fails_verification(signed, instance, tamper, check):
     tamper(signed)
