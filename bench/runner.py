@@ -404,7 +404,7 @@ def bench_verify(fixture, scratch: Path, repeat: int) -> Row:
         stack.stop()
     ratio = ours.median / floor.median
     return Row(
-        "verify: `invoke verify` (2 bundles + hashes, schema, metadata) vs `python -m sigstore verify "
+        "verify: `invoke verify` (2 bundles + hashes, schema, metadata, licence) vs `python -m sigstore verify "
         "identity` (2 bundles)",
         ours,
         floor,
