@@ -21,9 +21,9 @@ MODULE_IN_CHECKOUT = Path("model/u2net.py")
 # (batch, height, width).  First the trace input's shape, the size upstream's preprocessing
 # resizes to: the export's tracing pass already gives torch's output for it, so only
 # onnxruntime runs, and every resize and pooling level is compared at full size.  Then two
-# sizes the trace never saw, proving N, H and W dynamic: landscape with odd sides (45x77: odd
-# at most of the five pooling levels, so ceil-mode pooling and the size-driven resizes round)
-# and portrait at batch 2.  Both keep every level >= 2x2 (U2NETP pools 5 times: sides >= 33),
+# sizes the trace never saw, proving N, H and W dynamic: landscape with odd sides (45x77 pools
+# to 23x39, 12x20, 6x10, 3x5, 2x3, so ceil-mode pooling and the size-driven resizes round) and
+# portrait at batch 2.  Both keep every level >= 2x2 (U2NETP pools 5 times: sides >= 33),
 # so no resize degenerates to copying one pixel; they are this small because the graph is the
 # same at every size and torch costs ~5 us a pixel here.
 DEFAULT_VALIDATION_SHAPES: tuple[tuple[int, int, int], ...] = (
