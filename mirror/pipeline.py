@@ -170,7 +170,7 @@ def run_export(settings: ExportSettings, report: Report = _silent) -> ExportResu
         exported = export_model(head, metadata, example)
         model_bytes = exported.model_bytes
         detail.append(f"opset {OPSET}, {INPUT_NAME} -> {OUTPUT_NAME}, dynamic N/H/W")
-    known = (exported.example, exported.example_output)
+    known = None if exported.example_output is None else (exported.example, exported.example_output)
     validation = _validate(settings, model_bytes, head, str(settings.onnx_path), report, known)
     with _step(report, "write") as detail:
         write_bytes_atomic(settings.onnx_path, model_bytes)

@@ -120,11 +120,12 @@ def verify_release(
     record("onnx metadata", "model id, upstream commit and module, checkpoint sha256 agree with the manifest")
 
     # The licence files are not signed themselves; the signed manifest records their hashes.
-    for name, expected_sha256 in licence_copies(manifest).items():
+    licences = licence_copies(manifest)
+    for name, expected_sha256 in licences.items():
         path = dist / name
         if not path.is_file():
             raise VerificationFailed("licence files", f"{path}: missing (the release carries upstream's licence)")
         if sha256_file(path) != expected_sha256:
             raise VerificationFailed("licence files", f"{path}: is not the upstream licence file the manifest records")
-    record("licence files", f"{', '.join(licence_copies(manifest))} match the manifest's sha256")
+    record("licence files", f"{', '.join(licences)} match the manifest's sha256")
     return passed
