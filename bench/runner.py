@@ -427,22 +427,12 @@ def bench_transfer(scratch: Path, size: int, repeat: int) -> list[Row]:
         upload_url = server._release_json(release)["upload_url"].split("{")[0]
         data = random_file(scratch / "transfer.bin", size)
         counter = iter(range(10_000))
-        memory: list[tuple[int, int]] = []  # ru_maxrss (KiB) before and after each transfer
+        memory: list[tuple[int, int]] = []  # VmHWM (KiB) before and after each transfer
 
-        def ours_upload() -> float:
+        def ours(*transfer: str) -> float:
+            """One transfer by our client in a fresh process; records its memory, returns its seconds."""
             out = subprocess.run(
-                [
-                    PYTHON,
-                    "-c",
-                    MEMORY_PROBE,
-                    server.url,
-                    server.repo,
-                    token,
-                    "upload",
-                    upload_url,
-                    str(data),
-                    f"ours-{next(counter)}.bin",
-                ],
+                [PYTHON, "-c", MEMORY_PROBE, server.url, server.repo, token, *transfer],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -451,6 +441,9 @@ def bench_transfer(scratch: Path, size: int, repeat: int) -> list[Row]:
             seconds, before, after = out.stdout.split()
             memory.append((int(before), int(after)))
             return float(seconds)
+
+        def ours_upload() -> float:
+            return ours("upload", upload_url, str(data), f"ours-{next(counter)}.bin")
 
         def curl_upload() -> float:
             return run(
@@ -492,27 +485,7 @@ def bench_transfer(scratch: Path, size: int, repeat: int) -> list[Row]:
 
         def ours_download() -> float:
             clean_slate()
-            out = subprocess.run(
-                [
-                    PYTHON,
-                    "-c",
-                    MEMORY_PROBE,
-                    server.url,
-                    server.repo,
-                    token,
-                    "download",
-                    str(asset_id),
-                    str(ours_file),
-                    "-",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=ROOT,
-            )
-            seconds, before, after = out.stdout.split()
-            memory.append((int(before), int(after)))
-            return float(seconds)
+            return ours("download", str(asset_id), str(ours_file), "-")
 
         def curl_download() -> float:
             clean_slate()
