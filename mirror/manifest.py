@@ -13,14 +13,10 @@ from typing import Any
 
 from .atomic import write_bytes_atomic
 from .errors import ManifestError
+from .jsonio import StrictJSONError, canonical_json, loads_strict
 
 SCHEMA_ID = "u2netp-mirror-export-manifest-v1"
 SCHEMA_RESOURCE = "manifest.schema.json"
-
-
-def canonical_json(document: Any) -> bytes:
-    """Sorted keys, 2-space indent, UTF-8, trailing newline: one byte sequence per document."""
-    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 @cache
@@ -56,10 +52,12 @@ def write_manifest(path: Path, document: dict[str, Any]) -> bytes:
 def load_manifest(path: Path) -> dict[str, Any]:
     """Read and schema-check a manifest; raise ``ManifestError`` naming the file if it is bad."""
     try:
-        document = json.loads(path.read_bytes())
+        document = loads_strict(path.read_bytes())
     except FileNotFoundError:
         raise ManifestError(f"{path}: no manifest here") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the manifest ({exc.strerror})") from None
+    except StrictJSONError as exc:
         raise ManifestError(f"{path}: not a readable JSON manifest ({exc})") from None
     problems = schema_problems(document)
     if problems:

@@ -82,6 +82,9 @@ def build_metadata(
 # with key = 1 and value = 2.
 _METADATA_PROPS, _KEY, _VALUE = 14, 1, 2
 _VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
+# Ours is about 2 KiB.  A file from elsewhere could carry any amount, and every entry is
+# decoded: refuse more than this many bytes of metadata_props in all.
+MAX_METADATA_BYTES = 1 << 20
 
 
 def _varint(stream: BinaryIO) -> int:
@@ -98,10 +101,11 @@ def _varint(stream: BinaryIO) -> int:
             raise ValueError("varint too long")
 
 
-def _fields(stream: BinaryIO, end: int) -> Iterator[tuple[int, int, bytes | None]]:
+def _fields(stream: BinaryIO, end: int, metadata_limit: int | None = None) -> Iterator[tuple[int, int, bytes | None]]:
     """(field number, wire type, payload of length-delimited fields we keep) up to ``end``.
 
-    Other payloads are skipped with a seek, so a large graph is never read.
+    Other payloads are skipped with a seek, so a large graph is never read.  A metadata entry
+    longer than ``metadata_limit`` is refused before it is read.
     """
     while stream.tell() < end:
         tag = _varint(stream)
@@ -117,6 +121,8 @@ def _fields(stream: BinaryIO, end: int) -> Iterator[tuple[int, int, bytes | None
             if stream.tell() + length > end:
                 raise ValueError("field runs past the end of the message")
             if number in (_METADATA_PROPS, _KEY, _VALUE):
+                if metadata_limit is not None and number == _METADATA_PROPS and length > metadata_limit:
+                    raise ValueError(f"a metadata entry of {length:,} bytes; refusing to read it")
                 yield number, wire, stream.read(length)
             else:
                 stream.seek(length, io.SEEK_CUR)
@@ -139,14 +145,23 @@ def read_metadata(source: Path | bytes) -> dict[str, str]:
         end = stream.seek(0, io.SEEK_END)
         stream.seek(0)
         props: dict[str, str] = {}
-        for number, wire, payload in _fields(stream, end):
+        total = 0
+        for number, wire, payload in _fields(stream, end, metadata_limit=MAX_METADATA_BYTES):
             if number != _METADATA_PROPS or wire != _LENGTH_DELIMITED or payload is None:
                 continue
+            total += len(payload)
+            if total > MAX_METADATA_BYTES:
+                raise ValueError(f"metadata_props hold over {MAX_METADATA_BYTES >> 20} MiB; refusing to read them")
             entry = {n: p for n, w, p in _fields(io.BytesIO(payload), len(payload)) if p is not None}
             try:
-                props[entry.get(_KEY, b"").decode("utf-8")] = entry.get(_VALUE, b"").decode("utf-8")
+                key = entry.get(_KEY, b"").decode("utf-8")
+                value = entry.get(_VALUE, b"").decode("utf-8")
             except UnicodeDecodeError:
                 raise ValueError("metadata is not UTF-8") from None
+            if key in props:
+                # onnx keeps both entries; readers disagree on which one counts.
+                raise ValueError(f"metadata key {key[:60]!r} appears twice")
+            props[key] = value
         return props
 
 

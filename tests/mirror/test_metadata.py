@@ -49,3 +49,22 @@ def test_truncated_models_are_errors(cut):
 def test_garbage_is_an_error(garbage):
     with pytest.raises(ValueError):
         read_metadata(garbage)
+
+
+def test_oversized_metadata_is_refused_quickly():
+    from mirror.metadata import MAX_METADATA_BYTES
+
+    data = model_bytes({f"k{i}": "v" * 4096 for i in range(MAX_METADATA_BYTES // 4096 + 2)})
+    with pytest.raises(ValueError, match="over 1 MiB"):
+        read_metadata(data)
+    one_huge = model_bytes({"k": "v" * (MAX_METADATA_BYTES + 1)})
+    with pytest.raises(ValueError, match="refusing to read it"):
+        read_metadata(one_huge)
+
+
+def test_a_key_given_twice_is_refused():
+    data = model_bytes({"model_id": "u2netp_mirror_v1"})
+    model = onnx.load_model_from_string(data)
+    model.metadata_props.add(key="model_id", value="something_else")
+    with pytest.raises(ValueError, match="appears twice"):
+        read_metadata(model.SerializeToString())
