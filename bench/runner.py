@@ -62,12 +62,15 @@ def high_water_kib():
 
 
 client = GitHubClient(api_url=sys.argv[1], repo=sys.argv[2], token=sys.argv[3], retry=RetryPolicy(timeout=600))
+release = client.find_release("bench")
 before = high_water_kib()
 start = time.perf_counter()
 if sys.argv[4] == "upload":
-    client.upload_asset(sys.argv[5], Path(sys.argv[6]), sys.argv[7], "application/octet-stream", lambda *a: None)
+    path, name = Path(sys.argv[5]), sys.argv[6]
+    client.upload_asset(release, path, name, "application/octet-stream", lambda *a: None, lambda: None)
 else:
-    client.download_asset({"id": int(sys.argv[5]), "name": "x", "size": 0}, Path(sys.argv[6]), lambda *a: None)
+    asset = next(asset for asset in client.list_assets(release) if asset.id == int(sys.argv[5]))
+    client.download_asset(asset, Path(sys.argv[6]), lambda *a: None)
 elapsed = time.perf_counter() - start
 print(elapsed, before, high_water_kib())
 """
@@ -123,6 +126,15 @@ def alternate(ours: Callable[[], float], floor: Callable[[], float], repeat: int
         mine.append(ours())
         base.append(floor())
     return Sample(mine), Sample(base)
+
+
+def env_pins(fixture) -> dict[str, str]:
+    return {
+        "commit": fixture.pin.commit,
+        "module_sha256": fixture.pin.module_sha256,
+        "license_sha256": fixture.pin.license_sha256,
+        "checkpoint_sha256": "",
+    }
 
 
 def invoke_args(*task: str) -> list[str]:
@@ -342,22 +354,27 @@ def bench_size(fixture, onnx_path: Path) -> Row:
     )
 
 
-def bench_verify(fixture, scratch: Path, repeat: int) -> Row:
+def bench_verify(fixture, scratch: Path, repeat: int, env: dict[str, str]) -> Row:
     import json
+    from dataclasses import replace
 
+    from loopback.sigstore import SigstoreStack
     from mirror.pipeline import run_export, run_manifest
     from mirror.settings import ExportSettings
     from release.instance import SigstoreInstance
     from release.signing import sign_release
-    from tests.sigstore_stack import SigstoreStack
 
     stack = SigstoreStack().start()
     try:
         trust = scratch / "trust.json"
         trust.write_text(json.dumps(stack.trust_config()))
         dist = scratch / "signed"
-        settings = ExportSettings(upstream=fixture.root, checkpoint=fixture.checkpoint, dist=dist, pin=fixture.pin)
+        # The fixture's pins as the configured ones (env), so the build is an audited one.
+        pins = replace(fixture.pin, source="config")
+        settings = ExportSettings(upstream=fixture.root, checkpoint=fixture.checkpoint, dist=dist, pin=pins)
         run_manifest(settings, export=run_export(settings))
+        pins_file = scratch / "pins.json"
+        pins_file.write_text(json.dumps({"u2netp": {"pin": env_pins(fixture)}}))
         sign_release(dist, SigstoreInstance(trust_config=trust), stack.token(IDENTITY))
         files = [str(dist / "u2netp_mirror_v1.onnx"), str(dist / "u2netp_mirror_v1.manifest.json")]
         ours, floor = alternate(
@@ -372,7 +389,8 @@ def bench_verify(fixture, scratch: Path, repeat: int) -> Row:
                     IDENTITY,
                     "--cert-oidc-issuer",
                     ISSUER,
-                )
+                ),
+                env=env,
             ),
             lambda: run(
                 [
@@ -393,10 +411,9 @@ def bench_verify(fixture, scratch: Path, repeat: int) -> Row:
             repeat,
         )
         probe = (
-            "import sys\nfrom mirror.cli import program\n"
-            f"try:\n    program.run(['u2netp-mirror', 'verify', '--dist', {str(dist)!r}, '--trust-config', "
-            f"{str(trust)!r}, '--cert-identity', {IDENTITY!r}, '--cert-oidc-issuer', {ISSUER!r}])\n"
-            "except SystemExit as exc:\n    assert not exc.code\n"
+            "import sys\nfrom release.cli import main\n"
+            f"assert main(['verify', '--dist', {str(dist)!r}, '--trust-config', {str(trust)!r}, "
+            f"'--cert-identity', {IDENTITY!r}, '--cert-oidc-issuer', {ISSUER!r}, '--pins', {str(pins_file)!r}]) == 0\n"
             "print('torch imported' if 'torch' in sys.modules else 'torch not imported')"
         )
         proof = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
@@ -417,13 +434,12 @@ def bench_verify(fixture, scratch: Path, repeat: int) -> Row:
 
 
 def bench_transfer(scratch: Path, size: int, repeat: int) -> list[Row]:
-    from tests.github_server import GitHubServer, Release
+    from loopback.github import GitHubServer
 
     token = "bench-token"
     server = GitHubServer(token=token).start()
     try:
-        release = Release(id=1, tag_name="bench", name="", body="", draft=True)
-        server.releases[1] = release
+        release = server.add_release("bench")
         upload_url = server._release_json(release)["upload_url"].split("{")[0]
         data = random_file(scratch / "transfer.bin", size)
         counter = iter(range(10_000))
@@ -443,7 +459,7 @@ def bench_transfer(scratch: Path, size: int, repeat: int) -> list[Row]:
             return float(seconds)
 
         def ours_upload() -> float:
-            return ours("upload", upload_url, str(data), f"ours-{next(counter)}.bin")
+            return ours("upload", str(data), f"ours-{next(counter)}.bin")
 
         def curl_upload() -> float:
             return run(
@@ -637,7 +653,7 @@ def run_benchmarks(output: Path, quick: bool, report: Callable[[str], None]) -> 
             ("export", lambda: bench_export(fixture, scratch, repeat, env)),
             ("inference", lambda: bench_inference(fixture, repeat)),
             ("size", lambda: bench_size(fixture, scratch / "export-dist" / "u2netp_mirror_v1.onnx")),
-            ("verify", lambda: bench_verify(fixture, scratch, short)),
+            ("verify", lambda: bench_verify(fixture, scratch, short, env)),
             ("transfer", lambda: bench_transfer(scratch, big, transfers)),
         ]
         for name, step in steps:

@@ -1,8 +1,10 @@
 """The one error hierarchy of u2netp-mirror.
 
-Every failure the pipeline expects is a ``MirrorError``: its message is one
+Every failure the toolkit expects is a ``MirrorError``: its message is one
 line that names the file involved and says what to do.  The CLI prints that
 line and exits non-zero; anything else is a bug and keeps its traceback.
+The export side's errors are here; the release side's subclass the same base
+in ``release/errors.py``.
 """
 
 from __future__ import annotations
@@ -36,18 +38,5 @@ class ManifestError(MirrorError):
     """The manifest cannot be written or does not match the ONNX in dist."""
 
 
-class IdentityTokenError(MirrorError):
-    """No usable OIDC identity token for signing."""
-
-
-class SigningError(MirrorError):
-    """Signing failed, or the new signature did not verify."""
-
-
-class VerificationFailed(MirrorError):
-    """A release check failed; ``check`` names which one."""
-
-    def __init__(self, check: str, reason: str) -> None:
-        super().__init__(f"{check}: {reason}")
-        self.check = check
-        self.reason = reason
+class OutputError(MirrorError):
+    """An output file or directory cannot be written."""

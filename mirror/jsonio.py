@@ -18,9 +18,7 @@ class StrictJSONError(ValueError):
 
 def canonical_json(document: Any) -> bytes:
     """Sorted keys, 2-space indent, UTF-8, trailing newline: one byte sequence per document."""
-    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode(
-        "utf-8"
-    )
+    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_bytes_atomic
 from .errors import ManifestError
 from .jsonio import StrictJSONError, canonical_json, loads_strict
 
@@ -38,15 +37,13 @@ def schema_problems(document: Any) -> list[str]:
     return problems
 
 
-def write_manifest(path: Path, document: dict[str, Any]) -> bytes:
-    """Validate ``document`` against the schema, then write it atomically; return the bytes."""
+def manifest_bytes(path: Path, document: dict[str, Any]) -> bytes:
+    """``document`` as the bytes to write to ``path``, after checking it against the schema."""
     problems = schema_problems(document)
     if problems:
         # Our own bug if it happens, but never publish a manifest readers would reject.
         raise ManifestError(f"{path}: manifest does not match its schema ({problems[0]})")
-    data = canonical_json(document)
-    write_bytes_atomic(path, data)
-    return data
+    return canonical_json(document)
 
 
 def load_manifest(path: Path) -> dict[str, Any]:

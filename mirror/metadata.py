@@ -37,6 +37,7 @@ POSTPROCESSING = "d0 is a sigmoid saliency map in [0, 1]; upstream then min-max 
 # The keys the manifest cross-checks against its own inputs.
 CROSS_CHECKED = (
     "model_id",
+    "build_kind",
     "upstream_commit",
     "upstream_module_sha256",
     "upstream_pinned",
@@ -54,10 +55,12 @@ def build_metadata(
     torch_version: str,
     onnx_version: str,
     selected_output: str,
+    build_kind: str,
 ) -> dict[str, str]:
     """The metadata_props to embed, as a sorted str → str mapping."""
     props = {
         "model_id": MODEL_ID,
+        "build_kind": build_kind,
         "upstream_repo": UPSTREAM_REPO,
         "upstream_commit": upstream_commit,
         "upstream_module_sha256": upstream_module_sha256,

@@ -12,7 +12,6 @@ import re
 import sys
 import types
 import warnings
-import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,12 +107,25 @@ def build_u2netp(checkout: Path) -> nn.Module:
         ) from exc
 
 
+def _reason(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message, cut at a word, not mid-word."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+
+
 def _read_checkpoint(path: Path) -> object:
     if not path.is_file():
         raise CheckpointError(
             f"{path}: no checkpoint here; download u2netp.pth from upstream's README links "
             "and put it there (or pass --checkpoint FILE)"
         )
+    try:
+        with path.open("rb") as stream:
+            stream.read(1)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read it ({exc.strerror or _reason(exc)})") from None
     try:
         # weights_only=True: tensors and plain containers only, so a malicious pickle
         # raises instead of running code.  There is deliberately no unsafe fallback.
@@ -128,9 +140,13 @@ def _read_checkpoint(path: Path) -> object:
                 "so this file was not executed (is it really u2netp.pth?)"
             ) from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (its pickle data is malformed)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({first[:160]})") from None
+    except Exception as exc:
+        # torch.load fails on foreign bytes in many ways (RuntimeError for a truncated zip,
+        # IndexError or EOFError for text, OSError, ValueError, BadZipFile): all mean one thing.
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint, truncated or another kind of file "
+            f"({type(exc).__name__}: {_reason(exc)})"
+        ) from None
 
 
 def _state_dict_of(path: Path, loaded: object) -> dict[str, torch.Tensor]:

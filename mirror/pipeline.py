@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .atomic import write_files_atomic
 from .errors import CheckpointError, ManifestError
 from .hashing import sha256_bytes, sha256_file
 from .license import SPDX_ID
-from .manifest import SCHEMA_ID, write_manifest
+from .manifest import SCHEMA_ID, manifest_bytes
 from .metadata import (
     CROSS_CHECKED,
     INPUT_NAME,
@@ -31,7 +32,7 @@ from .metadata import (
     read_metadata,
 )
 from .provenance import FileRecord, run_provenance
-from .settings import MODEL_ID, UPSTREAM_REPO, ExportSettings, licence_copy_name
+from .settings import MODEL_ID, UPSTREAM_REPO, ExportSettings, licence_copy_name, printable_path
 from .upstream import UpstreamAudit, audit_checkout
 
 Report = Callable[[str], None]
@@ -133,7 +134,7 @@ def _validate(
     return result
 
 
-def _expected_metadata(inputs: Inputs) -> dict[str, str]:
+def _expected_metadata(settings: ExportSettings, inputs: Inputs) -> dict[str, str]:
     import onnx
     import torch
 
@@ -148,6 +149,7 @@ def _expected_metadata(inputs: Inputs) -> dict[str, str]:
         torch_version=torch.__version__,
         onnx_version=onnx.__version__,
         selected_output=SELECTED_OUTPUT,
+        build_kind=settings.build_kind,
     )
 
 
@@ -156,13 +158,15 @@ def run_export(settings: ExportSettings, report: Report = _silent) -> ExportResu
 
     On any error nothing new is left in dist; an earlier ONNX there stays as it was.
     """
+    settings.check()
+    inputs = _audit_inputs(settings, report)
+    # torch and onnx load only now: a wrong path or option has failed in well under a second.
     from .atomic import write_bytes_atomic
     from .export import export_model
     from .validate import seeded_images
 
-    inputs = _audit_inputs(settings, report)
     head = _load_head(settings, inputs, report)
-    metadata = _expected_metadata(inputs)
+    metadata = _expected_metadata(settings, inputs)
     with _step(report, "export ONNX") as detail:
         # Traced at the first validation input (the graph depends only on its shape), so the
         # trace's own forward pass is torch's reference for that input.
@@ -189,10 +193,18 @@ def _checkpoint_location(settings: ExportSettings) -> tuple[str, Path, str]:
     """(root name, root, relative path) of the checkpoint: inside the checkout if it is there."""
     checkpoint = settings.checkpoint.resolve()
     try:
-        return "upstream", settings.upstream, checkpoint.relative_to(settings.upstream.resolve()).as_posix()
+        location = "upstream", settings.upstream, checkpoint.relative_to(settings.upstream.resolve()).as_posix()
     except ValueError:
         # Outside the checkout only the file name is recorded: its directory is machine-specific.
-        return "checkpoint_dir", settings.checkpoint.parent, settings.checkpoint.name
+        location = "checkpoint_dir", settings.checkpoint.parent, settings.checkpoint.name
+    try:
+        location[2].encode("utf-8")
+    except UnicodeEncodeError:
+        raise CheckpointError(
+            f"{printable_path(settings.checkpoint)}: its name is not valid UTF-8, and the manifest records it; "
+            "rename the file"
+        ) from None
+    return location
 
 
 def _argv(settings: ExportSettings, checkpoint_root: str, checkpoint_path: str) -> list[str]:
@@ -215,25 +227,21 @@ def _argv(settings: ExportSettings, checkpoint_root: str, checkpoint_path: str) 
     return argv
 
 
-def _copy_licence_files(settings: ExportSettings, audit: UpstreamAudit, report: Report) -> list[FileRecord]:
-    from .atomic import write_bytes_atomic
-
-    records = []
-    with _step(report, "copy licence") as detail:
-        for kind, relative, sha256 in (
-            ("LICENSE", audit.license_path, audit.license_sha256),
-            ("NOTICE", audit.notice_path, audit.notice_sha256),
-        ):
-            if relative is None or sha256 is None:
-                continue
-            data = (audit.root / relative).read_bytes()
-            if sha256_bytes(data) != sha256:
-                raise ManifestError(f"{audit.root / relative}: changed during the run; run again")
-            target = settings.dist / licence_copy_name(kind)
-            write_bytes_atomic(target, data)
-            records.append(FileRecord(kind.lower(), "dist", target.name, sha256, len(data)))
-            detail.append(target.name)
-    return records
+def _licence_copies(settings: ExportSettings, audit: UpstreamAudit) -> dict[Path, tuple[FileRecord, bytes]]:
+    """The upstream licence (and NOTICE) as dist files: Apache-2.0 redistribution needs them beside the model."""
+    copies = {}
+    for kind, relative, sha256 in (
+        ("LICENSE", audit.license_path, audit.license_sha256),
+        ("NOTICE", audit.notice_path, audit.notice_sha256),
+    ):
+        if relative is None or sha256 is None:
+            continue
+        data = (audit.root / relative).read_bytes()
+        if sha256_bytes(data) != sha256:
+            raise ManifestError(f"{audit.root / relative}: changed during the run; run again")
+        target = settings.dist / licence_copy_name(kind)
+        copies[target] = (FileRecord(kind.lower(), "dist", target.name, sha256, len(data)), data)
+    return copies
 
 
 def _toolchain() -> dict[str, str]:
@@ -260,6 +268,7 @@ def run_manifest(
     ``export`` (the result of ``run_export`` in the same process) saves re-auditing and
     re-validating; without it the ONNX in dist is validated against torch again.
     """
+    settings.check()
     onnx_path = settings.onnx_path
     if not onnx_path.is_file():
         raise ManifestError(f"{onnx_path}: no ONNX here; run `invoke export` first")
@@ -274,11 +283,11 @@ def run_manifest(
             found = read_metadata(model_bytes)
         except ValueError as exc:
             raise ManifestError(f"{onnx_path}: not a readable ONNX model ({exc}); run `invoke export` again") from None
-        expected = {key: value for key, value in _expected_metadata(inputs).items() if key in CROSS_CHECKED}
+        expected = {key: value for key, value in _expected_metadata(settings, inputs).items() if key in CROSS_CHECKED}
         differences = compare(found, expected)
         if differences:
             raise ManifestError(
-                f"{onnx_path}: was exported from other inputs ({differences[0]}); "
+                f"{onnx_path}: was exported from other inputs ({'; '.join(differences)}); "
                 "run `invoke export` with these inputs first"
             )
         detail.append(f"{len(expected)} fields agree")
@@ -299,11 +308,11 @@ def run_manifest(
         FileRecord.of("checkpoint", checkpoint_root, checkpoint_dir, checkpoint_path, inputs.checkpoint_sha256)
     )
     onnx_record = FileRecord("onnx", "dist", onnx_path.name, onnx_sha256, len(model_bytes))
-    # Apache-2.0 redistribution needs the licence (and NOTICE) beside the model.
-    licence_copies = _copy_licence_files(settings, audit, report)
+    licence_copies = _licence_copies(settings, audit)
     document = {
         "schema": SCHEMA_ID,
         "model_id": MODEL_ID,
+        "build_kind": settings.build_kind,
         "upstream": {
             "repo": UPSTREAM_REPO,
             "commit": audit.commit,
@@ -350,10 +359,13 @@ def run_manifest(
                 "validation_shapes": [list(shape) for shape in settings.validation_shapes],
             },
             inputs=upstream_files,
-            outputs=[onnx_record, *licence_copies],
+            outputs=[onnx_record, *(record for record, _ in licence_copies.values())],
         ),
     }
     with _step(report, "write") as detail:
-        data = write_manifest(settings.manifest_path, document)
-        detail.append(f"{settings.manifest_path} ({len(data):,} bytes)")
+        # The manifest and the licence copies it records change together or not at all.
+        data = manifest_bytes(settings.manifest_path, document)
+        write_files_atomic({settings.manifest_path: data, **{p: copy for p, (_, copy) in licence_copies.items()}})
+        names = ", ".join(path.name for path in licence_copies)
+        detail.append(f"{settings.manifest_path} ({len(data):,} bytes) and {names}")
     return ManifestResult(settings.manifest_path, sha256_bytes(data), document)

@@ -7,10 +7,13 @@ users build one directly.  Nothing below reads the environment itself.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 MODEL_ID = "u2netp_mirror_v1"
 UPSTREAM_REPO = "https://github.com/xuebinqin/U-2-Net"
@@ -31,6 +34,13 @@ DEFAULT_VALIDATION_SHAPES: tuple[tuple[int, int, int], ...] = (
     (1, 45, 77),
     (2, 64, 48),
 )
+
+
+# What an export is, recorded in the ONNX metadata and the manifest, and checked by verify:
+# "audited": the configured pins, all matched; "unpinned": --allow-unpinned was given, so
+# something may not match them; "demo": the embedded fixture, not U-2-Net at all.
+BuildKind = Literal["audited", "unpinned", "demo"]
+BUILD_KINDS: tuple[BuildKind, ...] = ("audited", "unpinned", "demo")
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,21 @@ class ExportSettings:
     # How the run was invoked, for run_provenance (e.g. "invoke export").
     entrypoint: str = "u2netp-mirror"
 
+    def check(self) -> None:
+        """The checks that need no file contents and no torch: they fail at once, before any work."""
+        from .errors import MirrorError, OutputError
+
+        if not math.isfinite(self.tolerance) or self.tolerance <= 0:
+            raise MirrorError(f"--tolerance {self.tolerance!r}: must be a finite number > 0")
+        if self.dist.exists() and not self.dist.is_dir():
+            raise OutputError(f"{self.dist}: is a file, not a directory; pass --dist with a directory")
+
+    @property
+    def build_kind(self) -> BuildKind:
+        if self.pin.source != "config":
+            return "demo"
+        return "unpinned" if self.allow_unpinned else "audited"
+
     @property
     def onnx_path(self) -> Path:
         return self.dist / f"{MODEL_ID}.onnx"
@@ -90,3 +115,21 @@ def default_checkpoint(upstream: Path) -> Path:
 def licence_copy_name(kind: str) -> str:
     """The dist name of the upstream licence file ``kind`` ("LICENSE" or "NOTICE")."""
     return f"{MODEL_ID}.{kind}"
+
+
+@cache
+def shipped_defaults() -> dict[str, Any]:
+    """``mirror/defaults.yaml``: the defaults every entry point starts from (pins, signer, GitHub).
+
+    Package data, so the operator's console script has the audited pins without a checkout.
+    """
+    from invoke.util import yaml  # Invoke vendors PyYAML; it is a base dependency anyway
+
+    text = resources.files("mirror").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    loaded = yaml.safe_load(text)
+    return dict(loaded)
+
+
+def printable_path(path: Path) -> str:
+    """``path`` for a message: bytes that are not UTF-8 shown escaped, never an encoding error."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")

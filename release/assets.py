@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mirror.errors import VerificationFailed
+from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
 from mirror.manifest import load_manifest
 from mirror.settings import MODEL_ID, licence_copy_name
+
+from .errors import VerificationFailed
 
 ONNX_NAME = f"{MODEL_ID}.onnx"
 MANIFEST_NAME = f"{MODEL_ID}.manifest.json"
@@ -19,6 +21,16 @@ SIGNED_NAMES = (ONNX_NAME, MANIFEST_NAME)
 def bundle_path(path: Path) -> Path:
     """Where the Sigstore bundle of ``path`` lives: right beside it, ``<name>.sigstore.json``."""
     return path.with_name(path.name + BUNDLE_SUFFIX)
+
+
+# Every file a release can carry: a download replaces the set, so a file of an older release
+# that the new one does not carry is removed rather than left to be mistaken for part of it.
+RELEASE_FILES = (
+    *SIGNED_NAMES,
+    *(name + BUNDLE_SUFFIX for name in SIGNED_NAMES),
+    licence_copy_name("LICENSE"),
+    licence_copy_name("NOTICE"),
+)
 
 
 def licence_copies(manifest: dict[str, Any]) -> dict[str, str]:
@@ -40,7 +52,7 @@ def checked_manifest(dist: Path, onnx_sha256: str | None = None) -> tuple[dict[s
     onnx_path, manifest_path = dist / ONNX_NAME, dist / MANIFEST_NAME
     try:
         manifest = load_manifest(manifest_path)
-    except Exception as exc:  # ManifestError: keep its one-line text, name the check
+    except MirrorError as exc:  # ManifestError: keep its one-line text, name the check
         raise VerificationFailed("manifest schema", str(exc)) from None
     if not onnx_path.is_file():
         raise VerificationFailed("onnx sha256", f"{onnx_path}: missing")

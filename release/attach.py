@@ -1,69 +1,47 @@
-"""``invoke attach``: put the signed release files on a GitHub release, safely and idempotently.
+"""``attach``: put the signed release files on a GitHub release, safely and idempotently.
 
 The order is what makes it safe: every check that needs no network runs first; then the
 remote state is read and a plan made; a conflict stops everything before the first change;
-assets are uploaded (streamed) and each one's server digest compared with the local sha256;
-the release is published only when every asset is there and verified.  Re-running after any
-failure finishes the job: what is already there with the right digest is skipped.
+assets are uploaded (streamed) and each one verified, by the server's digest or, where the
+server gives none, by downloading it again and hashing it; the release is published only when
+every asset is there and verified.  Re-running after any failure finishes the job: what is
+already there with the right content is skipped.  Nothing the server sends is used as a path:
+remote copies are hashed as they stream, bundles are read into memory.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sigstore.errors import Error as SigstoreError
+from sigstore.models import Bundle
 from sigstore.verify import Verifier
 
 from mirror import __version__
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
-from mirror.settings import licence_copy_name
+from mirror.settings import MODEL_ID, UpstreamPin, licence_copy_name
 
 from .assets import BUNDLE_SUFFIX, MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest, licence_copies
-from .bundles import prehashed, read_bundle
-from .github import GitHubClient, GitHubError, Progress, Retryable, check_repo
+from .bundles import prehashed
+from .checks import ExpectedSigner, verify_release
+from .errors import AttachConflict, GitHubError
+from .github import GitHubClient, Progress
 from .instance import SigstoreInstance
-from .verification import ExpectedSigner, verify_release
+from .remote import RemoteAsset, RemoteRelease
+from .target import ReleaseTarget
 
-DEFAULT_API_URL = "https://api.github.com"
 _CONTENT_TYPES = {".onnx": "application/octet-stream", ".json": "application/json"}
+# A Sigstore bundle is a few KiB; a remote "bundle" larger than this is not read.
+_MAX_BUNDLE_BYTES = 1 << 20
 
 
-# (bundle file, sha256 of the file it should sign) -> does it verify for the expected signer?
-BundleCheck = Callable[[Path, str], bool]
-
-
-class AttachConflict(MirrorError):
-    """The release already has an asset of the same name with other content."""
-
-
-@dataclass(frozen=True)
-class ReleaseTarget:
-    """Which release, where, and with which credentials (shared by attach and download)."""
-
-    repo: str
-    tag: str
-    api_url: str = DEFAULT_API_URL
-    token: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_environment(cls, repo: str | None, tag: str | None, api_url: str | None) -> ReleaseTarget:
-        """Fill the gaps from GITHUB_REPOSITORY, GITHUB_API_URL and GITHUB_TOKEN / GH_TOKEN."""
-        chosen_repo = check_repo(repo or os.environ.get("GITHUB_REPOSITORY", ""))
-        if not tag:
-            raise MirrorError("--tag: which release? e.g. --tag u2netp-mirror-v1.0.0")
-        return cls(
-            repo=chosen_repo,
-            tag=tag,
-            api_url=api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL,
-            token=os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or None,
-        )
+# (bundle bytes, sha256 of the file it should sign) -> does it verify for the expected signer?
+BundleCheck = Callable[[bytes, str], bool]
 
 
 @dataclass(frozen=True)
@@ -87,15 +65,11 @@ class LocalAsset:
 class PlannedAsset:
     asset: LocalAsset
     action: str  # "skip", "upload", "replace", "rename" (finish an interrupted replace), "conflict"
-    remote: dict[str, Any] | None = None
-    starters: tuple[dict[str, Any], ...] = ()  # leftovers of failed uploads, removed first
-
-    @property
-    def final_digest(self) -> str | None:
-        """The digest the asset must have on the release when attach is done."""
-        if self.action == "skip" and self.remote is not None:
-            return self.remote.get("digest")  # ours, or an equivalent signature's
-        return f"sha256:{self.asset.sha256}"
+    # The sha256 the asset must have on the release when attach is done: ours, or that of an
+    # equivalent signature already there.
+    final_sha256: str
+    remote: RemoteAsset | None = None
+    starters: tuple[RemoteAsset, ...] = ()  # leftovers of failed uploads, removed first
 
 
 @dataclass(frozen=True)
@@ -104,6 +78,10 @@ class AttachResult:
     created: bool
     published: bool
     plan: list[PlannedAsset]
+
+
+class _LostPublishRace(Exception):
+    """Internal: another run published a release for the tag while this one was uploading."""
 
 
 def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
@@ -139,13 +117,25 @@ def _tracked_by_git(path: Path) -> bool:
 
 
 def preflight(
-    dist: Path, target: ReleaseTarget, expected: ExpectedSigner, instance: SigstoreInstance
+    dist: Path,
+    target: ReleaseTarget,
+    expected: ExpectedSigner,
+    instance: SigstoreInstance,
+    pins: UpstreamPin,
+    *,
+    allow_unpinned: bool = False,
+    need_token: bool = True,
 ) -> tuple[dict[str, Any], list[LocalAsset]]:
-    """Everything checked before the first request: credentials, files, signatures, git."""
-    if not target.token:
+    """Everything checked before the first request: credentials, files, signatures, pins, git."""
+    if need_token and not target.token:
         raise MirrorError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents: write")
     manifest, assets = release_assets(dist)
-    verify_release(dist, expected, instance)
+    if manifest["build_kind"] != "audited" and not allow_unpinned:
+        raise MirrorError(
+            f"{dist / MANIFEST_NAME}: a {manifest['build_kind']} build, not the audited model; "
+            "refusing to publish it (--allow-unpinned publishes it anyway, marked as such)"
+        )
+    verify_release(dist, expected, instance, pins, allow_unpinned=allow_unpinned)
     onnx = dist / ONNX_NAME
     if _tracked_by_git(onnx):
         raise MirrorError(
@@ -154,28 +144,29 @@ def preflight(
     return manifest, assets
 
 
-def _remote_sha256(client: GitHubClient, remote: dict[str, Any], scratch: Path) -> str | None:
-    digest = remote.get("digest") or ""
-    if digest.startswith("sha256:"):
-        return digest.removeprefix("sha256:")
-    if remote.get("state") != "uploaded":
-        return None
-    # Servers without asset digests (older GitHub Enterprise): hash a download instead.
-    copy = scratch / f"remote-{remote['id']}"
-    client.download_asset(remote, copy, lambda *_: None)
-    try:
-        return sha256_file(copy)
-    finally:
-        copy.unlink(missing_ok=True)
+class _RemoteContent:
+    """What each remote asset holds, learnt once per run: by the server's digest, or by hashing
+    a download (servers without digests).  ``verified`` maps asset id -> sha256."""
+
+    def __init__(self, client: GitHubClient) -> None:
+        self.client = client
+        self.verified: dict[int, str] = {}
+        self._bytes: dict[int, bytes] = {}
+
+    def sha256(self, remote: RemoteAsset) -> str:
+        if remote.id not in self.verified:
+            self.verified[remote.id] = remote.sha256 or self.client.asset_sha256(remote)
+        return self.verified[remote.id]
+
+    def small(self, remote: RemoteAsset) -> bytes:
+        """A small asset's bytes (a bundle), read into memory, never to a file."""
+        if remote.id not in self._bytes:
+            self._bytes[remote.id] = self.client.read_asset(remote, _MAX_BUNDLE_BYTES)
+        return self._bytes[remote.id]
 
 
 def _equivalent_signature(
-    client: GitHubClient,
-    remote: dict[str, Any],
-    asset: LocalAsset,
-    artifacts: dict[str, str],
-    check: BundleCheck,
-    scratch: Path,
+    content: _RemoteContent, remote: RemoteAsset, asset: LocalAsset, artifacts: dict[str, str], check: BundleCheck
 ) -> bool:
     """Whether a remote bundle with other bytes is an equally valid signature of the same file.
 
@@ -184,53 +175,56 @@ def _equivalent_signature(
     as good as ours, so it is kept rather than reported as a conflict.
     """
     artifact = asset.name.removesuffix(BUNDLE_SUFFIX)
-    if not asset.name.endswith(BUNDLE_SUFFIX) or artifact not in artifacts:
+    if not asset.name.endswith(BUNDLE_SUFFIX) or artifact not in artifacts or remote.size > _MAX_BUNDLE_BYTES:
         return False
-    copy = scratch / f"bundle-{remote['id']}"
-    client.download_asset(remote, copy, lambda *_: None)
-    try:
-        return check(copy, artifacts[artifact])
-    finally:
-        copy.unlink(missing_ok=True)
+    return check(content.small(remote), artifacts[artifact])
 
 
 def make_plan(
-    client: GitHubClient,
-    release: dict[str, Any] | None,
+    content: _RemoteContent,
+    release: RemoteRelease | None,
     assets: list[LocalAsset],
     replace: bool,
     check: BundleCheck,
-    scratch: Path,
 ) -> list[PlannedAsset]:
-    remote_assets = client.list_assets(release["id"]) if release else []
-    by_name: dict[str, list[dict[str, Any]]] = {}
+    remote_assets = content.client.list_assets(release) if release else []
+    by_name: dict[str, list[RemoteAsset]] = {}
     for remote in remote_assets:
-        by_name.setdefault(remote["name"], []).append(remote)
+        by_name.setdefault(remote.name, []).append(remote)
     artifacts = {asset.name: asset.sha256 for asset in assets}
     plan = []
     for asset in assets:
         present = by_name.get(asset.name, [])
-        starters = tuple(r for r in present if r.get("state") != "uploaded")
-        uploaded = [r for r in present if r.get("state") == "uploaded"]
-        staged = [r for r in by_name.get(asset.staging_name, []) if _remote_sha256(client, r, scratch) == asset.sha256]
+        starters = tuple(r for r in present if not r.uploaded)
+        uploaded = [r for r in present if r.uploaded]
+        staged = [r for r in by_name.get(asset.staging_name, []) if r.uploaded and content.sha256(r) == asset.sha256]
         if uploaded:
-            same = _remote_sha256(client, uploaded[0], scratch) == asset.sha256 or _equivalent_signature(
-                client, uploaded[0], asset, artifacts, check, scratch
-            )
-            action = "skip" if same else ("replace" if replace else "conflict")
-            plan.append(PlannedAsset(asset, action, uploaded[0], starters))
+            remote = uploaded[0]
+            if content.sha256(remote) == asset.sha256:
+                plan.append(PlannedAsset(asset, "skip", asset.sha256, remote, starters))
+            elif _equivalent_signature(content, remote, asset, artifacts, check):
+                plan.append(PlannedAsset(asset, "skip", content.sha256(remote), remote, starters))
+            else:
+                plan.append(PlannedAsset(asset, "replace" if replace else "conflict", asset.sha256, remote, starters))
         elif staged:
-            plan.append(PlannedAsset(asset, "rename", staged[0], starters))
+            plan.append(PlannedAsset(asset, "rename", asset.sha256, staged[0], starters))
         else:
-            plan.append(PlannedAsset(asset, "upload", None, starters))
+            plan.append(PlannedAsset(asset, "upload", asset.sha256, None, starters))
     return plan
 
 
 def _release_text(manifest: dict[str, Any], target: ReleaseTarget, assets: list[LocalAsset]) -> tuple[str, str]:
     upstream = manifest["upstream"]
-    name = f"u2netp_mirror_v1 {target.tag} (U-2-Net {upstream['commit'][:12]})"
+    kind = manifest["build_kind"]
+    marker = "" if kind == "audited" else f"{kind.upper()} BUILD, NOT THE AUDITED MODEL: "
+    name = f"{marker}{MODEL_ID} {target.tag} (U-2-Net {upstream['commit'][:12]})"
     rows = "\n".join(f"| `{a.name}` | `{a.sha256}` |" for a in assets)
-    body = f"""U-2-Net's U2NETP saliency model ({upstream["repo"]} at commit `{upstream["commit"]}`), \
+    warning = (
+        ""
+        if kind == "audited"
+        else f"**This is a {kind} build: it was not exported from the audited upstream and checkpoint.**\n\n"
+    )
+    body = f"""{warning}U-2-Net's U2NETP saliency model ({upstream["repo"]} at commit `{upstream["commit"]}`), \
 exported to ONNX (opset {manifest["export"]["opset"]}, input `{manifest["export"]["input_name"]}` → \
 output `{manifest["export"]["output_name"]}` = upstream's d0) by u2netp-mirror {__version__}.
 
@@ -254,42 +248,85 @@ Verify before use (no PyTorch needed):
 
 
 def _upload_verified(
-    client: GitHubClient, release: dict[str, Any], asset: LocalAsset, name: str, progress: Progress
-) -> dict[str, Any]:
-    """Upload ``asset`` as ``name`` until the server holds it with the right digest.
+    content: _RemoteContent, release: RemoteRelease, asset: LocalAsset, name: str, progress: Progress
+) -> RemoteAsset:
+    """Upload ``asset`` as ``name`` and verify the server holds exactly its bytes.
 
-    After a failed attempt the release is re-read: an upload that completed anyway is
-    accepted, a ``starter`` leftover is deleted before the next attempt.
+    Verified by the server's digest or, where it gives none, by downloading the upload again
+    and hashing it.  An upload whose content differs is deleted and tried once more; if that
+    fails too, the error says so and nothing published has changed.
     """
+    client = content.client
 
-    def settle() -> dict[str, Any] | None:
-        for remote in client.list_assets(release["id"]):
-            if remote["name"] != name:
+    def settle() -> RemoteAsset | None:
+        for remote in client.list_assets(release):
+            if remote.name != name:
                 continue
-            if remote.get("state") == "uploaded" and remote.get("digest") == f"sha256:{asset.sha256}":
+            if remote.uploaded and content.sha256(remote) == asset.sha256:
                 return remote
-            if remote.get("state") == "uploaded":
+            if remote.uploaded:
                 raise AttachConflict(
                     f"{name}: appeared on the release with other content while uploading; re-run to see the plan"
                 )
-            client.delete_asset(remote["id"])  # a starter left by the failed attempt
+            client.delete_asset(remote)  # a starter left by a failed attempt
         return None
 
-    def attempt() -> dict[str, Any]:
-        try:
-            uploaded = client.upload_asset(release["upload_url"], asset.path, name, asset.content_type, progress)
-        except GitHubError as exc:
-            if exc.code == "already_exists":  # a race, or an earlier attempt that did land
-                if (settled := settle()) is not None:
-                    return settled
-                raise Retryable(f"{name} was in the way; removed the leftover") from None
-            raise
-        if uploaded.get("digest") not in (None, f"sha256:{asset.sha256}"):
-            client.delete_asset(uploaded["id"])
-            raise Retryable(f"{name}: server digest {uploaded.get('digest')} != local sha256; upload again")
-        return uploaded
+    found = ""
+    for _ in range(2):
+        uploaded = client.upload_asset(release, asset.path, name, asset.content_type, progress, recover=settle)
+        found = content.sha256(uploaded)
+        if found == asset.sha256:
+            return uploaded
+        client.delete_asset(uploaded)
+    raise GitHubError(
+        f"{name}: {client.host} keeps the upload with sha256 {found[:16]}…, not {asset.sha256[:16]}… as sent; "
+        "removed it, nothing published was changed"
+    )
 
-    return client.retrying(f"upload {name}", attempt, recover=settle)
+
+def _carry_out(
+    content: _RemoteContent,
+    release: RemoteRelease,
+    plan: list[PlannedAsset],
+    progress: Progress,
+    report: Callable[[str], None],
+) -> None:
+    client = content.client
+    for item in plan:
+        for starter in item.starters:
+            client.delete_asset(starter)
+        if item.action == "upload":
+            _upload_verified(content, release, item.asset, item.asset.name, progress)
+        elif item.action == "rename" and item.remote is not None:
+            client.rename_asset(item.remote, item.asset.name)
+        elif item.action == "replace" and item.remote is not None:
+            # Never delete first: the new file is uploaded and verified under a staging name,
+            # then the old asset is deleted and the new one takes its name.
+            staged = _upload_verified(content, release, item.asset, item.asset.staging_name, progress)
+            client.delete_asset(item.remote)
+            client.rename_asset(staged, item.asset.name)
+        report(f"{item.action}: {item.asset.name} sha256 {item.asset.sha256}")
+
+
+def _check_final(content: _RemoteContent, release: RemoteRelease, plan: list[PlannedAsset]) -> None:
+    """Every planned asset is on the release, uploaded, with the content the plan wants."""
+    final = {remote.name: remote for remote in content.client.list_assets(release)}
+    for item in plan:
+        remote = final.get(item.asset.name)
+        if remote is None or not remote.uploaded or content.sha256(remote) != item.final_sha256:
+            raise GitHubError(
+                f"{item.asset.name}: not on release {release.tag_name} as uploaded; re-run `invoke attach`"
+            )
+
+
+def _publish(client: GitHubClient, release: RemoteRelease) -> RemoteRelease:
+    try:
+        return client.publish(release)
+    except GitHubError as exc:
+        # GitHub refuses a second published release for a tag: another run won the race.
+        if exc.code == "already_exists":
+            raise _LostPublishRace from None
+        raise
 
 
 def attach_release(
@@ -299,77 +336,70 @@ def attach_release(
     instance: SigstoreInstance,
     client: GitHubClient,
     *,
+    pins: UpstreamPin,
+    allow_unpinned: bool = False,
     draft: bool = False,
     replace: bool = False,
     dry_run: bool = False,
     progress: Progress = lambda *_: None,
     report: Callable[[str], None] = lambda _: None,
 ) -> AttachResult:
-    """Check, plan, then (unless ``dry_run``) upload and publish.  See the module docstring."""
-    manifest, assets = preflight(dist, target, expected, instance)
-    report(f"preflight: {len(assets)} assets present, signatures verified, ONNX not tracked by git")
-    release = client.find_release(target.tag)
+    """Check, plan, then (unless ``dry_run``) upload and publish.  See the module docstring.
+
+    If another run publishes a release for the same tag meanwhile, this run removes its own
+    draft and converges on the published one (re-planned against it: skips, or a conflict).
+    """
+    manifest, assets = preflight(
+        dist, target, expected, instance, pins, allow_unpinned=allow_unpinned, need_token=not dry_run
+    )
+    report(f"preflight: {len(assets)} assets present, signatures and pins verified, ONNX not tracked by git")
     verifier = Verifier(trusted_root=instance.client_trust_config.trusted_root)
     signer_policy = expected.policy()
 
-    def bundle_verifies(bundle: Path, artifact_sha256: str) -> bool:
+    def bundle_verifies(data: bytes, artifact_sha256: str) -> bool:
         try:
-            verifier.verify_artifact(prehashed(artifact_sha256), read_bundle(bundle), signer_policy)
-        except (MirrorError, SigstoreError):
+            verifier.verify_artifact(prehashed(artifact_sha256), Bundle.from_json(data), signer_policy)
+        except (SigstoreError, ValueError):
             return False
         return True
 
-    with tempfile.TemporaryDirectory(prefix=".attach-", dir=dist) as scratch:
-        plan = make_plan(client, release, assets, replace, bundle_verifies, Path(scratch))
-    conflicts = [p.asset.name for p in plan if p.action == "conflict"]
-    if release is None:
-        report(f"plan: create draft release {target.tag}")
-    for item in plan:
-        cleanup = f" (after removing {len(item.starters)} failed upload leftover)" if item.starters else ""
-        report(f"plan: {item.action:<8} {item.asset.name}{cleanup}")
-    if conflicts:
-        raise AttachConflict(
-            f"release {target.tag} already has {', '.join(conflicts)} with other content; nothing was changed. "
-            "Re-export the same inputs, or pass --replace to swap them (new uploaded and verified first)"
-        )
-    publish = not draft and (release is None or release.get("draft", False))
-    if dry_run:
-        report(f"plan: {'publish the release' if publish else 'leave the release as it is'} (dry run: no changes made)")
-        url = release["html_url"] if release else f"(a new draft for {target.tag})"
-        return AttachResult(url, release is None, False, plan)
+    content = _RemoteContent(client)
+    for _ in range(2):  # a second round only after losing the race to publish the tag
+        release = client.find_release(target.tag)
+        plan = make_plan(content, release, assets, replace, bundle_verifies)
+        conflicts = [p.asset.name for p in plan if p.action == "conflict"]
+        if release is None:
+            report(f"plan: create draft release {target.tag}")
+        for item in plan:
+            cleanup = f" (after removing {len(item.starters)} failed upload leftover)" if item.starters else ""
+            report(f"plan: {item.action:<8} {item.asset.name}{cleanup}")
+        if conflicts:
+            raise AttachConflict(
+                f"release {target.tag} already has {', '.join(conflicts)} with other content; nothing was changed. "
+                "Re-export the same inputs, or pass --replace to swap them (new uploaded and verified first)"
+            )
+        publish = not draft and (release is None or release.draft)
+        if dry_run:
+            report(f"plan: {'publish the release' if publish else 'leave the release as it is'} (dry run)")
+            url = release.html_url if release else f"(a new draft for {target.tag})"
+            return AttachResult(url, release is None, False, plan)
 
-    created = release is None
-    if release is None:
-        name, body = _release_text(manifest, target, assets)
-        release = client.create_draft(target.tag, name, body)
-        report(f"created draft release {target.tag}")
-    for item in plan:
-        for starter in item.starters:
-            client.delete_asset(starter["id"])
-        if item.action == "upload":
-            _upload_verified(client, release, item.asset, item.asset.name, progress)
-        elif item.action == "rename" and item.remote is not None:
-            client.rename_asset(item.remote["id"], item.asset.name)
-        elif item.action == "replace" and item.remote is not None:
-            # Never delete first: the new file is uploaded and verified under a staging name,
-            # then the old asset is deleted and the new one takes its name.
-            staged = _upload_verified(client, release, item.asset, item.asset.staging_name, progress)
-            client.delete_asset(item.remote["id"])
-            client.rename_asset(staged["id"], item.asset.name)
-        report(f"{item.action}: {item.asset.name} sha256 {item.asset.sha256}")
-
-    final = {r["name"]: r for r in client.list_assets(release["id"])}
-    for item in plan:
-        remote = final.get(item.asset.name)
-        if (
-            remote is None
-            or remote.get("state") != "uploaded"
-            or (remote.get("digest") and remote["digest"] != item.final_digest)
-        ):
-            raise GitHubError(f"{item.asset.name}: not on release {target.tag} as uploaded; re-run `invoke attach`")
-    published = False
-    if publish and release.get("draft", True):
-        release = client.update_release(release["id"], draft=False)
-        published = True
+        created = release is None
+        if release is None:
+            name, body = _release_text(manifest, target, assets)
+            release = client.create_draft(target.tag, name, body)
+            report(f"created draft release {target.tag}")
+        _carry_out(content, release, plan, progress, report)
+        _check_final(content, release, plan)
+        if not (publish and release.draft):
+            return AttachResult(release.html_url, created, False, plan)
+        try:
+            release = _publish(client, release)
+        except _LostPublishRace:
+            report(f"another run published release {target.tag} first; checking theirs")
+            if created:  # our own draft; another run's draft is theirs to clean up
+                client.delete_release(release)
+            continue
         report(f"published release {target.tag}")
-    return AttachResult(release["html_url"], created, published, plan)
+        return AttachResult(release.html_url, created, True, plan)
+    raise GitHubError(f"release {target.tag}: lost the race to publish it twice; re-run `invoke attach`")

@@ -6,13 +6,22 @@ the message tells apart from a permissions error, and the wait must honour ``Ret
 and ``x-ratelimit-reset``.  Only connection errors, 5xx, 429 and secondary limits are
 retried, a bounded number of times; any other 4xx is an immediate, explained error.
 
-The token is a secret: it goes into the Authorization header and nowhere else — not into
-``repr``, log lines, or exception text.
+The server is not trusted (see ``remote.py`` for the shape checks):
+
+* The token is sent only to the configured API origin (and, for api.github.com, to
+  uploads.github.com), over HTTPS or to loopback; never with a redirect or a pagination link
+  to anywhere else.  It is not in ``repr``, log lines or exception text.
+* Redirects are followed by hand, at most ``MAX_REDIRECTS`` of them, and only to HTTPS (or
+  loopback HTTP) URLs.  Pagination links must stay on the list being read.
+* JSON answers are read up to a cap and parsed strictly; a download is checked against the
+  size the API announced (reading stops at size + 1) and its digest, and must finish within
+  a deadline that grows with its size, before anything is written under its final name.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
+import io
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -21,30 +30,37 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import requests
+import urllib3
 
 from mirror.errors import MirrorError
+from mirror.jsonio import StrictJSONError, loads_strict
+
+from .errors import GitHubError
+from .redact import printable
+from .remote import MAX_ASSET_SIZE, RemoteAsset, RemoteRelease, check_api_url, check_url, origin, redirect_target
 
 API_VERSION = "2022-11-28"
 CHUNK_SIZE = 1 << 20
+MAX_JSON_BYTES = 16 << 20
+MAX_REDIRECTS = 5
+MAX_PAGES = 100
+# A transfer's deadline is the read timeout plus its size at this rate: a stalled or
+# trickling server is abandoned, a slow honest one still has ample time.
+MIN_RATE = 1 << 20
 Progress = Callable[[str, int, int], None]  # (asset name, bytes done, bytes total)
 T = TypeVar("T")
 
 
-class GitHubError(MirrorError):
-    """A GitHub API request failed for good; the message says what to do."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class Retryable(Exception):
-    """Internal: this attempt failed in a way worth retrying."""
+class _Retryable(Exception):
+    """Internal: this attempt failed in a way worth retrying.  Never leaves this module."""
 
     def __init__(self, reason: str, response: requests.Response | None = None) -> None:
         super().__init__(reason)
         self.response = response  # an HTTP answer may say how long to wait (Retry-After, rate-limit reset)
+
+
+class _TooSlow(Exception):
+    """Internal: an upload body ran past its deadline."""
 
 
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -52,7 +68,7 @@ _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 def check_repo(repo: str) -> str:
     if not _REPO.fullmatch(repo or "") or any(part in (".", "..") for part in repo.split("/")):
-        raise MirrorError(f"--repo {repo!r}: expected OWNER/NAME, e.g. example/u2netp-mirror")
+        raise MirrorError(f"--repo {printable(repo, 80)!r}: expected OWNER/NAME, e.g. example/u2netp-mirror")
     return repo
 
 
@@ -61,23 +77,50 @@ class RetryPolicy:
     attempts: int = 5
     backoff: float = 1.0  # first wait; doubles each retry
     max_wait: float = 60.0  # no single wait is longer, whatever the server asks
-    timeout: float = 60.0  # per request, connect and read
+    timeout: float = 60.0  # per request: connect, and each read
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where the client reads time and waits; tests pass one that does not wait."""
+
+    now: Callable[[], float] = time.time  # wall clock, for x-ratelimit-reset
+    monotonic: Callable[[], float] = time.monotonic  # deadlines
+    sleep: Callable[[float], None] = time.sleep
+
+
+def transfer_deadline(size: int, timeout: float) -> float:
+    """Seconds a transfer of ``size`` bytes may take in all."""
+    return timeout + size / MIN_RATE
+
+
+def _number(header: str | None) -> float | None:
+    """A header's value as a finite number, or None (absent, a date, garbage)."""
+    try:
+        value = float(header or "")
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 class _UploadBody:
     """A file opened for one upload attempt: read in chunks, with a length, reporting progress."""
 
-    def __init__(self, path: Path, name: str, progress: Progress) -> None:
+    def __init__(self, path: Path, name: str, progress: Progress, clock: Clock, deadline: float) -> None:
         self._stream: BinaryIO = path.open("rb")
         self._size = path.stat().st_size
         self._done = 0
         self._name = name
         self._progress = progress
+        self._clock = clock
+        self._deadline = clock.monotonic() + deadline
 
     def __len__(self) -> int:
         return self._size
 
     def read(self, size: int = -1) -> bytes:
+        if self._clock.monotonic() > self._deadline:
+            raise _TooSlow
         chunk = self._stream.read(CHUNK_SIZE if size is None or size < 0 else size)
         self._done += len(chunk)
         self._progress(self._name, self._done, self._size)
@@ -97,38 +140,44 @@ class GitHubClient:
     repo: str
     token: str | None = field(default=None, repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    sleep: Callable[[float], None] = time.sleep
+    clock: Clock = field(default_factory=Clock)
 
     def __post_init__(self) -> None:
         check_repo(self.repo)
-        self.api_url = self.api_url.rstrip("/")
+        self.api_url = check_api_url(self.api_url)
+        api = origin(self.api_url)
+        # Where the token may go: the API itself, and github.com's separate upload host.
+        self._token_origins = {api}
+        if api == ("https", "api.github.com", 443):
+            self._token_origins.add(("https", "uploads.github.com", 443))
         self._session = requests.Session()
         self._session.headers.update({"X-GitHub-Api-Version": API_VERSION, "User-Agent": "u2netp-mirror"})
-        if self.token:
-            self._session.headers["Authorization"] = f"Bearer {self.token}"
+
+    @property
+    def host(self) -> str:
+        return origin(self.api_url)[1]
 
     # -- plumbing --------------------------------------------------------------------------
 
     def _wait_for(self, response: requests.Response, attempt: int) -> float:
         wait = self.retry.backoff * (2**attempt)
-        if retry_after := response.headers.get("Retry-After"):
-            with contextlib.suppress(ValueError):
-                wait = float(retry_after)
+        if (retry_after := _number(response.headers.get("Retry-After"))) is not None:
+            wait = retry_after
         elif response.headers.get("x-ratelimit-remaining") == "0" and (
-            reset := response.headers.get("x-ratelimit-reset")
+            (reset := _number(response.headers.get("x-ratelimit-reset"))) is not None
         ):
-            with contextlib.suppress(ValueError):
-                wait = float(reset) - time.time() + 1
+            wait = reset - self.clock.now() + 1
         return max(0.0, min(wait, self.retry.max_wait))
 
-    def _explain(self, method: str, what: str, response: requests.Response) -> GitHubError:
+    def _explain(self, method: str, what: str, response: requests.Response, text: bytes) -> GitHubError:
         try:
-            body = response.json()
-        except ValueError:
+            body = loads_strict(text)
+        except StrictJSONError:
             body = {}
-        message = str(body.get("message", "")) if isinstance(body, dict) else ""
-        codes = [e.get("code") for e in body.get("errors", []) if isinstance(e, dict)] if isinstance(body, dict) else []
-        code = codes[0] if codes else None
+        message = printable(body.get("message", ""), 200) if isinstance(body, dict) else ""
+        errors = body.get("errors", []) if isinstance(body, dict) else []
+        codes = [e.get("code") for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        code = printable(codes[0], 40) if codes and isinstance(codes[0], str) else None
         status = response.status_code
         hint = {
             401: "the token is missing, expired or wrong (GITHUB_TOKEN / GH_TOKEN)",
@@ -144,16 +193,16 @@ class GitHubClient:
             code=code,
         )
 
-    def _is_retryable(self, response: requests.Response) -> bool:
+    def _is_retryable(self, response: requests.Response, text: bytes) -> bool:
         if response.status_code in (429,) or response.status_code >= 500:
             return True
         if response.status_code == 403:
-            text = response.text.lower()
-            return "secondary rate limit" in text or response.headers.get("x-ratelimit-remaining") == "0"
+            limited = response.headers.get("x-ratelimit-remaining") == "0"
+            return limited or b"secondary rate limit" in text.lower()
         return False
 
     def retrying(self, what: str, attempt: Callable[[], T], recover: Callable[[], T | None] | None = None) -> T:
-        """Run ``attempt`` until it returns, retrying on ``Retryable`` a bounded number of times.
+        """Run ``attempt`` until it returns, retrying a bounded number of times on transient failures.
 
         Before each retry ``recover`` may look at the remote state (did the failed create or
         upload happen after all?) and return the result, which ends the loop.
@@ -161,68 +210,167 @@ class GitHubClient:
         for number in range(self.retry.attempts):
             try:
                 return attempt()
-            except Retryable as exc:
+            except _Retryable as exc:
                 if number + 1 == self.retry.attempts:
                     raise GitHubError(
-                        f"GitHub {what}: still failing after {self.retry.attempts} attempts ({exc})"
+                        f"GitHub {what}: still failing after {self.retry.attempts} attempts ({exc}; host {self.host})"
                     ) from None
                 if exc.response is not None:
                     wait = self._wait_for(exc.response, number)
                 else:
                     wait = self.retry.backoff * (2**number)
-                self.sleep(min(wait, self.retry.max_wait))
+                self.clock.sleep(min(wait, self.retry.max_wait))
                 if recover is not None and (recovered := recover()) is not None:
                     return recovered
         raise AssertionError("unreachable")
 
+    def _headers(self, url: str, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = {"Accept": "application/vnd.github+json", **(extra or {})}
+        if self.token and origin(url) in self._token_origins:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
     def _send_once(self, method: str, url: str, what: str, ok: tuple[int, ...], **kwargs: Any) -> requests.Response:
-        """One attempt: the response if its status is in ``ok``; ``Retryable`` or ``GitHubError`` if not."""
-        headers = {"Accept": "application/vnd.github+json", **kwargs.pop("headers", {})}
-        try:
-            response = self._session.request(method, url, headers=headers, timeout=self.retry.timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            # Only the exception's class name is kept: its text may hold the URL, never headers.
-            raise Retryable(type(exc).__name__) from None
+        """One attempt: the response if its status is in ``ok``; ``_Retryable`` or ``GitHubError`` if not.
+
+        GET redirects are followed here, by hand, so that each hop's target is checked and the
+        token is attached only where it belongs.  The response is streamed: read it with care.
+        """
+        extra = kwargs.pop("headers", None)
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    headers=self._headers(url, extra),
+                    timeout=self.retry.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    **kwargs,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                # Only the exception's class name is kept: its text may hold the URL, never headers.
+                raise _Retryable(type(exc).__name__) from None
+            except _TooSlow:
+                raise GitHubError(f"GitHub {method} {what}: the upload ran past its deadline; try again") from None
+            except requests.RequestException as exc:
+                raise GitHubError(f"GitHub {method} {what}: the request failed ({type(exc).__name__})") from None
+            if not (method == "GET" and response.is_redirect):
+                break
+            target = redirect_target(response.headers.get("Location"), url)
+            response.close()
+            url = target
+        else:
+            raise GitHubError(f"GitHub {method} {what}: more than {MAX_REDIRECTS} redirects (a loop?); giving up")
         if response.status_code in ok:
             return response
-        if self._is_retryable(response):
-            raise Retryable(f"HTTP {response.status_code}", response)
-        raise self._explain(method, what, response)
+        try:
+            text = self._read_capped(response, 64 << 10)
+        except (_Retryable, GitHubError):
+            text = b""
+        if self._is_retryable(response, text):
+            raise _Retryable(f"HTTP {response.status_code}", response)
+        raise self._explain(method, what, response, text)
 
-    def request(
-        self, method: str, url: str, *, what: str, ok: tuple[int, ...] = (200,), **kwargs: Any
-    ) -> requests.Response:
-        """One API call with bounded retries on connection errors, 5xx, 429 and secondary limits.
+    def _read_capped(self, response: requests.Response, limit: int) -> bytes:
+        """The whole body of a (streamed) response, or an error if it is longer than ``limit``."""
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(CHUNK_SIZE):
+                body += chunk
+                if len(body) > limit:
+                    raise GitHubError(f"an answer from {self.host} is over {limit >> 10:,} KiB; refusing it")
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise _Retryable(f"interrupted ({type(exc).__name__})") from None
+        except requests.RequestException as exc:
+            raise GitHubError(f"an answer from {self.host} could not be read ({type(exc).__name__})") from None
+        finally:
+            response.close()
+        return bytes(body)
+
+    def _json(self, response: requests.Response, method: str, what: str, kind: type[T]) -> T:
+        content_type = response.headers.get("Content-Type", "")
+        if "json" not in content_type.lower():
+            response.close()
+            raise GitHubError(
+                f"GitHub {method} {what}: answered HTTP {response.status_code} with "
+                f"{printable(content_type, 60) or 'no content type'}, not JSON; is {self.api_url} the API?"
+            )
+        try:
+            document = loads_strict(self._read_capped(response, MAX_JSON_BYTES))
+        except StrictJSONError as exc:
+            raise GitHubError(f"GitHub {method} {what}: not valid JSON ({printable(exc, 80)})") from None
+        if not isinstance(document, kind):
+            expected = "a list" if kind is list else "an object"
+            raise GitHubError(f"GitHub {method} {what}: answered {type(document).__name__}, expected {expected}")
+        return document
+
+    def _call(
+        self, method: str, url: str, what: str, kind: type[T], ok: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> tuple[T, requests.Response]:
+        """One API call returning JSON of ``kind``, retried on transient failures.
 
         Only for calls that are safe to repeat (reads, deletes, renames, updates).
         """
-        return self.retrying(f"{method} {what}", lambda: self._send_once(method, url, what, ok, **kwargs))
 
-    def _paginated(self, url: str, what: str) -> Iterator[dict[str, Any]]:
-        next_url: str | None = f"{url}?per_page=100"
-        while next_url:
-            response = self.request("GET", next_url, what=what)
-            yield from response.json()
-            next_url = response.links.get("next", {}).get("url")
+        def attempt() -> tuple[T, requests.Response]:
+            response = self._send_once(method, url, what, ok, **kwargs)
+            return self._json(response, method, what, kind), response
+
+        return self.retrying(f"{method} {what}", attempt)
+
+    def _delete(self, url: str, what: str) -> None:
+        def attempt() -> None:
+            self._send_once("DELETE", url, what, (204, 404)).close()
+
+        self.retrying(f"DELETE {what}", attempt)
+
+    def _paginated(self, path: str, what: str) -> Iterator[Any]:
+        """Every item of a list endpoint, following ``Link: rel="next"`` only along the same list."""
+        base = f"{self.api_url}{path}"
+        url = f"{base}?per_page=100"
+        for _ in range(MAX_PAGES):
+            items, response = self._call("GET", url, what, list)
+            yield from items
+            following = response.links.get("next", {}).get("url")
+            if not following:
+                return
+            url = redirect_target(following, url)
+            if origin(url) != origin(base) or url.split("?", 1)[0] != base:
+                raise GitHubError(
+                    f"GitHub GET {what}: the next page is elsewhere ({printable(url, 100)}); refusing to follow it"
+                )
+        raise GitHubError(f"GitHub GET {what}: more than {MAX_PAGES} pages; refusing to read on")
 
     # -- releases --------------------------------------------------------------------------
 
     @property
-    def _releases_url(self) -> str:
-        return f"{self.api_url}/repos/{self.repo}/releases"
+    def _releases_path(self) -> str:
+        return f"/repos/{self.repo}/releases"
 
-    def find_release(self, tag: str) -> dict[str, Any] | None:
-        """The release for ``tag``, drafts included (the by-tag endpoint hides drafts)."""
-        return next((r for r in self._paginated(self._releases_url, "releases") if r["tag_name"] == tag), None)
+    def releases_for(self, tag: str) -> list[RemoteRelease]:
+        """Every release for ``tag``, drafts included (GitHub allows several drafts for one tag)."""
+        found = (RemoteRelease.parse(item) for item in self._paginated(self._releases_path, "releases"))
+        return [release for release in found if release.tag_name == tag]
 
-    def create_draft(self, tag: str, name: str, body: str) -> dict[str, Any]:
+    def find_release(self, tag: str) -> RemoteRelease | None:
+        """The release for ``tag``: the published one if there is one, else the oldest draft."""
+        candidates = self.releases_for(tag)
+        published = [release for release in candidates if not release.draft]
+        if published:
+            return published[0]
+        return min(candidates, key=lambda release: release.id, default=None)
+
+    def create_draft(self, tag: str, name: str, body: str) -> RemoteRelease:
         """Create a draft release.  GitHub allows several drafts for one tag, and a 500 or a
         dropped connection may still have created it: so each retry first looks for it."""
         payload = {"tag_name": tag, "name": name, "body": body, "draft": True}
         what = f"create release {tag}"
+        url = f"{self.api_url}{self._releases_path}"
 
-        def attempt() -> dict[str, Any]:
-            return self._send_once("POST", self._releases_url, what, (201,), json=payload).json()
+        def attempt() -> RemoteRelease:
+            response = self._send_once("POST", url, what, (201,), json=payload)
+            return RemoteRelease.parse(self._json(response, "POST", what, dict))
 
         try:
             return self.retrying(what, attempt, recover=lambda: self.find_release(tag))
@@ -232,87 +380,168 @@ class GitHubClient:
                 return release
             raise
 
-    def update_release(self, release_id: int, **fields: Any) -> dict[str, Any]:
-        return self.request("PATCH", f"{self._releases_url}/{release_id}", what="update release", json=fields).json()
+    def publish(self, release: RemoteRelease) -> RemoteRelease:
+        """Make a draft public.  GitHub answers 422 ``already_exists`` if another release took the tag."""
+        url = f"{self.api_url}{self._releases_path}/{release.id}"
+        document, _ = self._call("PATCH", url, f"publish release {release.tag_name}", dict, json={"draft": False})
+        return RemoteRelease.parse(document)
 
-    def list_assets(self, release_id: int) -> list[dict[str, Any]]:
-        return list(self._paginated(f"{self._releases_url}/{release_id}/assets", "release assets"))
+    def delete_release(self, release: RemoteRelease) -> None:
+        self._delete(f"{self.api_url}{self._releases_path}/{release.id}", f"release {release.tag_name} (draft)")
 
-    def delete_asset(self, asset_id: int) -> None:
-        self.request("DELETE", f"{self._releases_url}/assets/{asset_id}", what="delete asset", ok=(204, 404))
+    def list_assets(self, release: RemoteRelease) -> list[RemoteAsset]:
+        items = self._paginated(f"{self._releases_path}/{release.id}/assets", "release assets")
+        return [RemoteAsset.parse(item) for item in items]
 
-    def rename_asset(self, asset_id: int, name: str) -> dict[str, Any]:
-        return self.request(
-            "PATCH",
-            f"{self._releases_url}/assets/{asset_id}",
-            what=f"rename asset to {name}",
-            json={"name": name},
-        ).json()
+    def delete_asset(self, asset: RemoteAsset) -> None:
+        self._delete(f"{self.api_url}{self._releases_path}/assets/{asset.id}", f"asset {asset.name}")
+
+    def rename_asset(self, asset: RemoteAsset, name: str) -> RemoteAsset:
+        url = f"{self.api_url}{self._releases_path}/assets/{asset.id}"
+        document, _ = self._call("PATCH", url, f"rename asset to {name}", dict, json={"name": name})
+        return RemoteAsset.parse(document)
 
     def upload_asset(
-        self, upload_url: str, path: Path, name: str, content_type: str, progress: Progress
-    ) -> dict[str, Any]:
-        """Stream ``path`` as asset ``name``: one attempt, no retry (the caller re-reads the
-        release after a failure, because a failed upload can leave a ``starter`` asset)."""
-        target = upload_url.split("{", 1)[0]  # strip the {?name,label} URI template
-        body = _UploadBody(path, name, progress)
-        try:
-            response = self._session.post(
-                target,
-                params={"name": name},
-                data=body,
-                headers={
-                    "Accept": "application/vnd.github+json",
-                    "Content-Type": content_type,
-                    "Content-Length": str(len(body)),
-                },
-                timeout=self.retry.timeout,
+        self,
+        release: RemoteRelease,
+        path: Path,
+        name: str,
+        content_type: str,
+        progress: Progress,
+        recover: Callable[[], RemoteAsset | None],
+    ) -> RemoteAsset:
+        """Stream ``path`` as asset ``name``, retrying transient failures a bounded number of times.
+
+        A failed upload can leave a ``starter`` asset behind or may have landed after all, and
+        another uploader may have got there first (422 ``already_exists``): before each retry,
+        and on that 422, ``recover`` looks at the release, removes leftovers, and returns the
+        asset if it is there with the right content (which ends the loop).
+        """
+        target = check_url(release.upload_url, "the release's upload_url")
+        if origin(target) not in self._token_origins:
+            raise GitHubError(
+                f"release {release.tag_name}: its upload_url points at {origin(target)[1]}, not {self.host}; "
+                "refusing to send the token there"
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise Retryable(f"upload of {name} interrupted ({type(exc).__name__})") from None
-        finally:
-            body.close()
-        if response.status_code == 201:
-            return response.json()
-        if self._is_retryable(response):
-            raise Retryable(f"upload of {name}: HTTP {response.status_code}", response)
-        raise self._explain("POST", f"upload {name}", response)
+        if not target.endswith(f"/repos/{self.repo}/releases/{release.id}/assets"):
+            raise GitHubError(f"release {release.tag_name}: its upload_url is not this release's; refusing it")
+        size = path.stat().st_size
+        if size > MAX_ASSET_SIZE:
+            raise GitHubError(f"{path}: {size:,} bytes; GitHub takes release assets under 2 GiB")
+        what = f"upload {name}"
 
-    def download_asset(self, asset: dict[str, Any], destination: Path, progress: Progress) -> None:
-        """Stream an asset to ``destination`` atomically, following GitHub's redirect to storage."""
-        from mirror.atomic import write_chunks_atomic
-
-        what = f"download {asset['name']}"
-
-        def attempt() -> None:
-            response = self._send_once(
-                "GET",
-                f"{self._releases_url}/assets/{asset['id']}",
-                what,
-                (200,),
-                headers={"Accept": "application/octet-stream"},
-                stream=True,
-            )
-            total = int(response.headers.get("Content-Length") or asset.get("size") or 0)
-            done = 0
-
-            def chunks() -> Iterator[bytes]:
-                nonlocal done
-                for chunk in response.iter_content(CHUNK_SIZE):
-                    done += len(chunk)
-                    progress(asset["name"], done, total)
-                    yield chunk
-
+        def attempt() -> RemoteAsset:
+            body = _UploadBody(path, name, progress, self.clock, transfer_deadline(size, self.retry.timeout))
             try:
-                # Not durable: every downloaded asset is hashed and its signature checked before
-                # use, so a file torn by a crash fails verification and is fetched again, while
-                # a flush to disk costs 1-2 s a GiB here (curl and gh do not flush either).
-                write_chunks_atomic(destination, chunks(), durable=False)
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                raise Retryable(f"interrupted ({type(exc).__name__})") from None
+                response = self._send_once(
+                    "POST",
+                    target,
+                    what,
+                    (201,),
+                    params={"name": name},
+                    data=body,
+                    headers={"Content-Type": content_type, "Content-Length": str(len(body))},
+                )
+            except GitHubError as exc:
+                if exc.code != "already_exists":
+                    raise
+                # A race, or an earlier attempt that did land.
+                if (settled := recover()) is not None:
+                    return settled
+                raise _Retryable(f"{name} was in the way; removed the leftover") from None
             finally:
-                response.close()
-            if total and done != total:
-                raise Retryable(f"got {done} of {total} bytes")
+                body.close()
+            return RemoteAsset.parse(self._json(response, "POST", what, dict))
 
-        self.retrying(what, attempt)
+        return self.retrying(what, attempt, recover=recover)
+
+    # -- downloads -------------------------------------------------------------------------
+
+    def _stream_asset(self, asset: RemoteAsset, sink: BinaryIO | None, progress: Progress) -> str:
+        """One attempt at the asset's bytes: written to ``sink`` (if any) and hashed; the sha256.
+
+        Checked on the way: never more than the announced size (reading stops at size + 1),
+        exactly that size in the end, the announced digest if there is one, and the deadline.
+        """
+        what = f"download {asset.name}"
+        response = self._send_once(
+            "GET",
+            f"{self.api_url}{self._releases_path}/assets/{asset.id}",
+            what,
+            (200,),
+            headers={"Accept": "application/octet-stream", "Accept-Encoding": "identity"},
+        )
+        deadline = transfer_deadline(asset.size, self.retry.timeout)
+        start = self.clock.monotonic()
+        digest = hashlib.sha256()
+        done = 0
+        try:
+            while chunk := response.raw.read1(min(CHUNK_SIZE, asset.size + 1 - done)):
+                done += len(chunk)
+                if done > asset.size:
+                    raise GitHubError(
+                        f"GitHub {what}: the server sent more than the {asset.size:,} bytes the API announced; "
+                        "refusing it"
+                    )
+                digest.update(chunk)
+                if sink is not None:
+                    sink.write(chunk)
+                progress(asset.name, done, asset.size)
+                if done == asset.size:
+                    break
+                if self.clock.monotonic() - start > deadline:
+                    raise GitHubError(
+                        f"GitHub {what}: {done:,} of {asset.size:,} bytes after {deadline:.0f} s; the server "
+                        f"({origin(response.url)[1]}) is too slow or stalled; try again or raise --timeout"
+                    )
+            # One byte more than announced (or the end) tells an oversized body from an exact one.
+            if done == asset.size and response.raw.read1(1):
+                raise GitHubError(
+                    f"GitHub {what}: the server sent more than the {asset.size:,} bytes the API announced; refusing it"
+                )
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            raise _Retryable(f"{asset.name}: interrupted ({type(exc).__name__})") from None
+        finally:
+            response.close()
+        if done != asset.size:
+            raise _Retryable(f"{asset.name}: got {done:,} of the {asset.size:,} bytes the API announced")
+        found = digest.hexdigest()
+        if asset.sha256 is not None and found != asset.sha256:
+            raise GitHubError(
+                f"GitHub {what}: the bytes have sha256 {found[:16]}…, the API announced {asset.sha256[:16]}…; "
+                "refusing them"
+            )
+        return found
+
+    def asset_sha256(self, asset: RemoteAsset) -> str:
+        """The sha256 of the asset's bytes, downloaded and hashed as they stream (nothing is written)."""
+        return self.retrying(f"download {asset.name}", lambda: self._stream_asset(asset, None, lambda *_: None))
+
+    def read_asset(self, asset: RemoteAsset, limit: int) -> bytes:
+        """A small asset's bytes in memory (a Sigstore bundle); an error if it is over ``limit``."""
+        if asset.size > limit:
+            raise GitHubError(f"asset {asset.name}: {asset.size:,} bytes, more than the {limit:,} expected")
+
+        def attempt() -> bytes:
+            buffer = io.BytesIO()
+            self._stream_asset(asset, buffer, lambda *_: None)
+            return buffer.getvalue()
+
+        return self.retrying(f"download {asset.name}", attempt)
+
+    def download_asset(self, asset: RemoteAsset, destination: Path, progress: Progress) -> str:
+        """Download the asset to ``destination``; return its sha256.
+
+        The bytes go to a temporary file beside ``destination`` and replace it only after every
+        check in ``_stream_asset`` passed: nothing partial or unchecked is ever left there.
+        """
+        from mirror.atomic import atomic_writer
+
+        def attempt() -> str:
+            # Not durable: every downloaded asset is hashed and its signature checked before
+            # use, so a file torn by a crash fails verification and is fetched again, while a
+            # flush to disk costs 1-2 s a GiB here (curl and gh do not flush either).
+            with atomic_writer(destination, durable=False) as sink:
+                return self._stream_asset(asset, sink, progress)
+
+        return self.retrying(f"download {asset.name}", attempt)

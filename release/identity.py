@@ -7,20 +7,52 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 import jwt
 from sigstore.oidc import IdentityError, IdentityToken, Issuer, detect_credential
 
-from mirror.errors import IdentityTokenError
-
+from .errors import IdentityTokenError
 from .instance import SigstoreInstance
 
 TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
 _SIGNING_IDENTITY_HELP = (
-    "no identity token for signing: pass --identity-token or set SIGSTORE_ID_TOKEN, run in GitHub "
+    "no identity token for signing: set SIGSTORE_ID_TOKEN or pass --identity-token-file, run in GitHub "
     "Actions with `permissions: id-token: write`, or run from an interactive terminal to log in"
 )
+
+
+def read_token_file(path: Path) -> str:
+    """An identity token kept in a file (so it is not on a command line); one line, whitespace trimmed."""
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise IdentityTokenError(f"{path}: cannot read the identity token file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise IdentityTokenError(f"{path}: the identity token file is not text") from None
+    if not token:
+        raise IdentityTokenError(f"{path}: the identity token file is empty")
+    return token
+
+
+def _unusable(raw: str, exc: Exception) -> IdentityTokenError:
+    """Why sigstore refused the token, said precisely; never the token itself."""
+    try:
+        claims = jwt.decode(raw, options={"verify_signature": False, "verify_exp": False, "verify_aud": False})
+    except jwt.PyJWTError:
+        return IdentityTokenError("the identity token is not a JSON Web Token (is it the right value?)")
+    expires = claims.get("exp")
+    if isinstance(expires, int | float) and expires < time.time():
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(expires))
+        return IdentityTokenError(
+            f"the identity token expired at {when} ({time.time() - expires:,.0f} s ago); get a fresh one"
+        )
+    audience = claims.get("aud")
+    if audience != "sigstore" and not (isinstance(audience, list) and "sigstore" in audience):
+        return IdentityTokenError("the identity token is not for Sigstore (its audience is not 'sigstore')")
+    return IdentityTokenError(f"the identity token is not usable: {exc}")
 
 
 def resolve_identity_token(
@@ -46,8 +78,7 @@ def resolve_identity_token(
     try:
         return IdentityToken(raw.strip())
     except IdentityError as exc:
-        # The message is sigstore's description (expired, malformed), never the token itself.
-        raise IdentityTokenError(f"the identity token is not usable: {exc}") from None
+        raise _unusable(raw.strip(), exc) from None
 
 
 def certificate_identity(token: IdentityToken) -> str:

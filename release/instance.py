@@ -7,17 +7,26 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from sigstore.errors import Error as SigstoreError
 from sigstore.models import ClientTrustConfig
 
 from mirror.errors import MirrorError
 
+from .errors import TrustRootError
+from .redact import printable
+
 
 @dataclass(frozen=True)
 class SigstoreInstance:
-    """Production by default; ``staging``; or ``trust_config`` for private deployments and tests."""
+    """Production by default; ``staging``; or ``trust_config`` for private deployments and tests.
+
+    ``offline`` uses the trust root cached by an earlier online run instead of refreshing it
+    over TUF (sigstore-python's cache).
+    """
 
     staging: bool = False
     trust_config: Path | None = None
+    offline: bool = False
 
     def __post_init__(self) -> None:
         if self.staging and self.trust_config is not None:
@@ -27,7 +36,7 @@ class SigstoreInstance:
     def label(self) -> str:
         if self.trust_config is not None:
             return f"trust config {self.trust_config}"
-        return "Sigstore staging" if self.staging else "Sigstore production"
+        return ("Sigstore staging" if self.staging else "Sigstore production") + (" (offline)" if self.offline else "")
 
     @cached_property
     def client_trust_config(self) -> ClientTrustConfig:
@@ -35,9 +44,22 @@ class SigstoreInstance:
             try:
                 return ClientTrustConfig.from_json(self.trust_config.read_text(encoding="utf-8"))
             except OSError as exc:
-                raise MirrorError(f"{self.trust_config}: cannot read the trust config ({exc.strerror})") from None
+                raise TrustRootError(f"{self.trust_config}: cannot read the trust config ({exc.strerror})") from None
             except (ValueError, json.JSONDecodeError) as exc:
-                first = (str(exc).strip().splitlines() or ["invalid"])[0]
-                raise MirrorError(f"{self.trust_config}: not a Sigstore ClientTrustConfig ({first})") from None
+                raise TrustRootError(
+                    f"{self.trust_config}: not a Sigstore ClientTrustConfig ({printable(exc, 160)})"
+                ) from None
         # Both fetch the instance's current trust root over TUF (network; cached afterwards).
-        return ClientTrustConfig.staging() if self.staging else ClientTrustConfig.production()
+        fetch = ClientTrustConfig.staging if self.staging else ClientTrustConfig.production
+        try:
+            return fetch(self.offline)
+        except SigstoreError as exc:
+            how = (
+                "no usable cached or built-in copy"
+                if self.offline
+                else "check the network, pass --offline to use the copy cached by an earlier run"
+            )
+            raise TrustRootError(
+                f"the Sigstore trust root ({self.label}) could not be fetched over TUF "
+                f"({printable(getattr(exc, 'message', exc), 120)}); {how}, or pass --trust-config FILE"
+            ) from None

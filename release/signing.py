@@ -6,18 +6,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from sigstore._internal.fulcio.client import FulcioClientError  # what sigstore-python raises for Fulcio's 4xx
 from sigstore.errors import Error as SigstoreError
 from sigstore.sign import SigningContext
 from sigstore.verify import Verifier, policy
 
 from mirror.atomic import write_bytes_atomic
-from mirror.errors import MirrorError, SigningError, VerificationFailed
+from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
 
 from .assets import MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest
 from .bundles import SignerIdentity, log_index, prehashed, read_bundle, signer_identity
+from .errors import SigningError, VerificationFailed
 from .identity import certificate_identity, resolve_identity_token
 from .instance import SigstoreInstance
+from .redact import printable
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,11 @@ def sign_release(dist: Path, instance: SigstoreInstance, identity_token: str | N
                 )
                 write_bytes_atomic(bundle_path(path), signed.to_json().encode("utf-8"))
                 results.append(SignedFile(path, bundle_path(path), who, log_index(signed), kept=False))
+    except FulcioClientError as exc:
+        raise SigningError(
+            f"Fulcio ({instance.label}) refused to certify the identity {wanted.identity} from issuer "
+            f"{wanted.issuer}: {printable(exc, 200)}"
+        ) from None
     except (SigstoreError, requests.RequestException) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SigningError(f"signing with {instance.label} failed: {first[:200]}") from None
+        raise SigningError(f"signing with {instance.label} failed: {printable(exc, 200)}") from None
     return sorted(results, key=lambda signed: signed.path.name)

@@ -37,7 +37,7 @@ def checkout(pristine: Fixture, tmp_path: Path) -> Fixture:
 @pytest.fixture(scope="session")
 def sigstore_stack():
     """A real Sigstore stack (OIDC, Fulcio, CT, Rekor v1) on 127.0.0.1 for the whole session."""
-    from tests.sigstore_stack import SigstoreStack
+    from loopback.sigstore import SigstoreStack
 
     stack = SigstoreStack().start()
     yield stack
@@ -73,6 +73,14 @@ def dist(exported_dist, tmp_path) -> Path:
 
 
 @pytest.fixture
+def pins(pristine):
+    """The audited pins the tests' verifier holds releases to: the fixture's, as configured pins."""
+    from tests.helpers import audited_pins
+
+    return audited_pins(pristine)
+
+
+@pytest.fixture
 def instance(trust_config):
     from release.instance import SigstoreInstance
 
@@ -95,7 +103,7 @@ GITHUB_TOKEN = "ghs_loopbackTestToken0123456789abcdefXYZ"
 @pytest.fixture
 def github():
     """A fresh loopback GitHub Releases API per test."""
-    from tests.github_server import GitHubServer
+    from loopback.github import GitHubServer
 
     server = GitHubServer(token=GITHUB_TOKEN).start()
     yield server

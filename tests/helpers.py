@@ -9,14 +9,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from mirror.fixture import Fixture
-from mirror.settings import ExportSettings
+from mirror.settings import ExportSettings, UpstreamPin
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def audited_pins(fixture: Fixture) -> UpstreamPin:
+    """The fixture's pins as if a maintainer had configured them: its exports are 'audited' builds."""
+    return replace(fixture.pin, source="config")
+
+
 def settings_for(fixture: Fixture, dist: Path, **changes) -> ExportSettings:
     base = ExportSettings(
-        upstream=fixture.root, checkpoint=fixture.checkpoint, dist=dist, pin=fixture.pin, entrypoint="pytest"
+        upstream=fixture.root, checkpoint=fixture.checkpoint, dist=dist, pin=audited_pins(fixture), entrypoint="pytest"
     )
     return replace(base, **changes)
 
@@ -53,6 +58,26 @@ def fixture_pin_env(fixture: Fixture) -> dict[str, str]:
         "INVOKE_U2NETP_PIN_MODULE_SHA256": fixture.pin.module_sha256,
         "INVOKE_U2NETP_PIN_LICENSE_SHA256": fixture.pin.license_sha256,
     }
+
+
+def pins_file(fixture: Fixture, directory: Path) -> Path:
+    """A pins file for ``u2netp-mirror verify --pins`` holding the fixture's pins."""
+    import json
+
+    path = directory / "pins.yaml"
+    pin = fixture.pin
+    document = {
+        "u2netp": {
+            "pin": {
+                "commit": pin.commit,
+                "module_sha256": pin.module_sha256,
+                "license_sha256": pin.license_sha256,
+                "checkpoint_sha256": pin.checkpoint_sha256,
+            }
+        }
+    }
+    path.write_text(json.dumps(document))  # JSON is YAML
+    return path
 
 
 def files_in(directory: Path) -> list[str]:

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from mirror.cli import namespace
+from tasks import namespace
 from tests.helpers import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

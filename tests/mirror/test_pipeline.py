@@ -136,7 +136,8 @@ def test_manifest_content(checkout, tmp_path):
     assert upstream["commit"] == checkout.pin.commit
     assert upstream["checkpoint_path"] == "saved_models/u2netp/u2netp.pth"
     assert upstream["notice_present"] is False and upstream["pinned"] is True
-    assert upstream["pin"]["source"] == "demo-fixture"
+    assert upstream["pin"]["source"] == "config"
+    assert document["build_kind"] == "audited" and exported.metadata["build_kind"] == "audited"
     assert document["outputs"] == {
         "onnx_path": "u2netp_mirror_v1.onnx",
         "onnx_sha256": exported.onnx_sha256,
@@ -240,6 +241,17 @@ def test_allow_unpinned_is_recorded(checkout, tmp_path):
     assert document["upstream"]["pinned"] is False and document["upstream"]["allow_unpinned"] is True
     assert "--allow-unpinned" in document["run_provenance"]["argv"]
     assert exported.metadata["upstream_pinned"] == "false"
+    assert document["build_kind"] == exported.metadata["build_kind"] == "unpinned"
+
+
+def test_build_kind_says_what_an_export_is(checkout, tmp_path):
+    # --allow-unpinned marks the build even where everything matched: it could have hidden a mismatch.
+    matched = settings_for(checkout, tmp_path / "a", allow_unpinned=True)
+    assert export_and_manifest(matched)[0].metadata["build_kind"] == "unpinned"
+    # The embedded fixture's own pins (what `invoke demo` uses) make a demo build, never an audited one.
+    demo = settings_for(checkout, tmp_path / "b", pin=checkout.pin)
+    exported, written = export_and_manifest(demo)
+    assert exported.metadata["build_kind"] == written.document["build_kind"] == "demo"
 
 
 def test_checkpoint_pin_is_enforced_when_set(checkout, tmp_path):

@@ -8,14 +8,23 @@ import sys
 
 import pytest
 
-from mirror.errors import MirrorError, VerificationFailed
-from release.attach import AttachConflict, ReleaseTarget, attach_release
+from mirror.errors import MirrorError
+from release.attach import attach_release
+from release.checks import ExpectedSigner, verify_release
 from release.download import download_release
-from release.github import GitHubClient, GitHubError, RetryPolicy
+from release.errors import AttachConflict, GitHubError, VerificationFailed
+from release.github import Clock, GitHubClient, RetryPolicy
 from release.signing import sign_release
-from release.verification import ExpectedSigner, verify_release
+from release.target import ReleaseTarget
 from tests.conftest import GITHUB_TOKEN
-from tests.helpers import GITHUB_ISSUER, RELEASE_IDENTITY, run_cli, without_ambient_credentials
+from tests.helpers import (
+    GITHUB_ISSUER,
+    RELEASE_IDENTITY,
+    files_in,
+    fixture_pin_env,
+    run_cli,
+    without_ambient_credentials,
+)
 
 REPO, TAG = "example/u2netp-mirror", "u2netp-mirror-v1.0.0"
 EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
@@ -39,8 +48,25 @@ def client(github, token=GITHUB_TOKEN):
 
 def attach(github, dist, instance, **options):
     lines = []
-    result = attach_release(dist, target(github), EXPECTED, instance, client(github), report=lines.append, **options)
+    result = attach_release(
+        dist,
+        target(github),
+        EXPECTED,
+        instance,
+        client(github),
+        pins=audited_pins_of(dist),
+        report=lines.append,
+        **options,
+    )
     return result, lines
+
+
+def audited_pins_of(dist):
+    """The pins a dist's manifest was exported against: what a verifier configured with them holds it to."""
+    from mirror.settings import UpstreamPin
+
+    pin = json.loads((dist / "u2netp_mirror_v1.manifest.json").read_text())["upstream"]["pin"]
+    return UpstreamPin.from_config(pin)
 
 
 def assert_release_matches(github, dist, published=True):
@@ -208,7 +234,14 @@ def test_dry_run_sends_no_mutating_request(github, signed, instance):
 
 def test_no_token_means_no_request(github, signed, instance):
     with pytest.raises(MirrorError, match="no GitHub token"):
-        attach_release(signed, target(github, token=None), EXPECTED, instance, client(github, token=None))
+        attach_release(
+            signed,
+            target(github, token=None),
+            EXPECTED,
+            instance,
+            client(github, token=None),
+            pins=audited_pins_of(signed),
+        )
     assert github.requests == []
 
 
@@ -222,7 +255,9 @@ def test_malformed_repo_is_refused_before_any_request(github, repo):
 def test_forbidden_is_explained(github, signed, instance):
     bad = ReleaseTarget(repo=REPO, tag=TAG, api_url=github.url, token="wrong")
     with pytest.raises(GitHubError, match=r"HTTP 401.*GITHUB_TOKEN"):
-        attach_release(signed, bad, EXPECTED, instance, GitHubClient(github.url, REPO, "wrong", FAST))
+        attach_release(
+            signed, bad, EXPECTED, instance, GitHubClient(github.url, REPO, "wrong", FAST), pins=audited_pins_of(signed)
+        )
 
 
 def test_missing_contents_write_permission_is_explained(github, signed, instance):
@@ -233,8 +268,6 @@ def test_missing_contents_write_permission_is_explained(github, signed, instance
 
 
 def test_waits_honour_retry_after_and_rate_limit_reset():
-    import time
-
     import requests
 
     def response(headers):
@@ -243,11 +276,13 @@ def test_waits_honour_retry_after_and_rate_limit_reset():
         answer.headers.update(headers)
         return answer
 
-    github_client = GitHubClient(api_url="http://127.0.0.1:9", repo=REPO, retry=RetryPolicy(backoff=1.0, max_wait=30))
+    clock = Clock(now=lambda: 1_000_000.0)
+    github_client = GitHubClient(
+        api_url="http://127.0.0.1:9", repo=REPO, retry=RetryPolicy(backoff=1.0, max_wait=30), clock=clock
+    )
     assert github_client._wait_for(response({"Retry-After": "7"}), 0) == 7
-    reset = str(int(time.time()) + 10)
-    waited = github_client._wait_for(response({"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}), 0)
-    assert 9 <= waited <= 11
+    waited = github_client._wait_for(response({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000010"}), 0)
+    assert waited == 11
     assert github_client._wait_for(response({"Retry-After": "3600"}), 0) == 30  # bounded
     assert github_client._wait_for(response({}), 3) == 8  # exponential backoff
 
@@ -280,7 +315,7 @@ def test_download_then_verify_passes_and_catches_a_tampered_remote(github, signe
     fetched = tmp_path / "fetched"
     anonymous = GitHubClient(api_url=github.url, repo=REPO, token=None, retry=FAST)
     download_release(target(github, token=None), fetched, anonymous)
-    verify_release(fetched, EXPECTED, instance)
+    verify_release(fetched, EXPECTED, instance, audited_pins_of(fetched))
     assert ("GET", "/api/v3/repos/example/u2netp-mirror/releases") in github.requests
     assert any(path.startswith("/download/") for _, path in github.requests)  # followed the redirect
 
@@ -289,15 +324,22 @@ def test_download_then_verify_passes_and_catches_a_tampered_remote(github, signe
     data = bytearray(onnx.path.read_bytes())
     data[100] ^= 0xFF
     onnx.path.write_bytes(bytes(data))
+    # The bytes changed under the API's digest: the download itself refuses them.
+    with pytest.raises(GitHubError, match=r"the API announced .*refusing them"):
+        download_release(target(github, token=None), tmp_path / "refused", anonymous)
+    assert files_in(tmp_path / "refused") == []
+    # A server that rewrites the digest too: the download passes, the signature does not.
+    onnx.digest = f"sha256:{hashlib.sha256(bytes(data)).hexdigest()}"
     tampered = tmp_path / "tampered"
     download_release(target(github, token=None), tampered, anonymous)
     with pytest.raises(VerificationFailed, match=r"u2netp_mirror_v1\.onnx signature"):
-        verify_release(tampered, EXPECTED, instance)
+        verify_release(tampered, EXPECTED, instance, audited_pins_of(fetched))
 
 
-def test_command_line_attach_download_and_verify_never_show_the_token(github, signed, trust_config, tmp_path):
+def test_command_line_attach_download_and_verify_never_show_the_token(github, signed, trust_config, tmp_path, pristine):
     env = {
         **without_ambient_credentials(),
+        **fixture_pin_env(pristine),
         "GITHUB_TOKEN": GITHUB_TOKEN,
         "GITHUB_API_URL": github.url,
         "INVOKE_U2NETP_GITHUB_BACKOFF_SECONDS": "0.01",
@@ -384,11 +426,12 @@ def high_water_kib():
 
 
 client = GitHubClient(api_url=sys.argv[1], repo=sys.argv[2], token=sys.argv[3], retry=RetryPolicy(timeout=300))
+release = client.find_release("u2netp-mirror-v1.0.0")
 path = Path(sys.argv[6])
 before = high_water_kib()
 if sys.argv[5] == "upload":
-    asset = client.upload_asset(sys.argv[4], path, "big.bin", "application/octet-stream", lambda *a: None)
-    assert asset["size"] == path.stat().st_size, asset
+    asset = client.upload_asset(release, path, "big.bin", "application/octet-stream", lambda *a: None, lambda: None)
+    assert asset.size == path.stat().st_size, asset
 elif sys.argv[5] == "read-whole-file":  # the control: what a non-streaming upload would cost
     data = path.read_bytes()
 print("GROWTH_KIB", high_water_kib() - before)
@@ -396,13 +439,13 @@ print("GROWTH_KIB", high_water_kib() - before)
 
 
 def test_a_300_mb_asset_uploads_with_flat_memory(github, tmp_path):
-    release = github._release_json(_new_release(github))
+    github.add_release(TAG)
     big = tmp_path / "big.bin"
     with big.open("wb") as stream:  # 300 MB of incompressible data, written in pieces
         block = os.urandom(1 << 20)
         for _ in range(300):
             stream.write(block)
-    args = [github.url, REPO, GITHUB_TOKEN, release["upload_url"]]
+    args = [github.url, REPO, GITHUB_TOKEN, "-"]
     growth = {}
     for mode in ("upload", "read-whole-file"):
         result = subprocess.run(
@@ -418,14 +461,6 @@ def test_a_300_mb_asset_uploads_with_flat_memory(github, tmp_path):
     assert growth["read-whole-file"] > 250 * 1024, growth  # the measurement does see a whole-file read
     (asset,) = next(iter(github.releases.values())).assets.values()
     assert asset.size == 300 << 20 and asset.state == "uploaded"
-
-
-def _new_release(github):
-    from tests.github_server import Release
-
-    release = Release(id=1, tag_name=TAG, name="", body="", draft=True)
-    github.releases[release.id] = release
-    return release
 
 
 def test_invoke_release_end_to_end_stops_at_a_failure_and_a_rerun_converges(
@@ -482,7 +517,7 @@ def test_invoke_release_end_to_end_stops_at_a_failure_and_a_rerun_converges(
 
 def test_5xx_retries_back_off_exponentially_and_429_waits_as_told(github):
     slept = []
-    fast = GitHubClient(api_url=github.url, repo=REPO, token=GITHUB_TOKEN, retry=FAST, sleep=slept.append)
+    fast = GitHubClient(api_url=github.url, repo=REPO, token=GITHUB_TOKEN, retry=FAST, clock=Clock(sleep=slept.append))
     github.fail("api_500", times=3)
     assert fast.find_release(TAG) is None
     assert slept == [0.01, 0.02, 0.04]

@@ -9,12 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from mirror.errors import IdentityTokenError, SigningError, VerificationFailed
+from loopback.sigstore import SigstoreStack
+from release.checks import ExpectedSigner, verify_release
+from release.errors import IdentityTokenError, SigningError, VerificationFailed
 from release.instance import SigstoreInstance
 from release.signing import sign_release
-from release.verification import ExpectedSigner, verify_release
-from tests.helpers import GITHUB_ISSUER, RELEASE_IDENTITY, run_cli, without_ambient_credentials
-from tests.sigstore_stack import SigstoreStack
+from tests.helpers import (
+    GITHUB_ISSUER,
+    RELEASE_IDENTITY,
+    fixture_pin_env,
+    pins_file,
+    run_cli,
+    without_ambient_credentials,
+)
 
 ONNX = "u2netp_mirror_v1.onnx"
 MANIFEST = "u2netp_mirror_v1.manifest.json"
@@ -23,7 +30,7 @@ LICENCE = "u2netp_mirror_v1.LICENSE"
 EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
 
 
-def test_sign_then_verify_round_trip(dist, instance, sigstore_stack):
+def test_sign_then_verify_round_trip(dist, instance, sigstore_stack, pins):
     results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
     assert [r.bundle.name for r in results] == sorted(BUNDLES)
     for result in results:
@@ -32,7 +39,7 @@ def test_sign_then_verify_round_trip(dist, instance, sigstore_stack):
         bundle = json.loads(result.bundle.read_text())
         assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
         assert int(bundle["verificationMaterial"]["tlogEntries"][0]["logIndex"]) == result.log_index
-    checks = verify_release(dist, EXPECTED, instance)
+    checks = verify_release(dist, EXPECTED, instance, pins)
     assert [check.name for check in checks] == [
         "files present",
         f"{ONNX} signature",
@@ -40,15 +47,16 @@ def test_sign_then_verify_round_trip(dist, instance, sigstore_stack):
         "manifest schema",
         "onnx sha256",
         "onnx metadata",
+        "audited pins",
         "licence files",
     ]
 
 
-def test_identity_regexp(signed, instance):
+def test_identity_regexp(signed, instance, pins):
     pattern = r"https://github\.com/example/u2netp-mirror/\.github/workflows/release\.yml@refs/tags/.*"
-    verify_release(signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=pattern), instance)
+    verify_release(signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=pattern), instance, pins)
     with pytest.raises(VerificationFailed, match="do not match"):
-        verify_release(signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=r"https://evil/.*"), instance)
+        verify_release(signed, ExpectedSigner(issuer=GITHUB_ISSUER, identity_regexp=r"https://evil/.*"), instance, pins)
 
 
 @pytest.mark.parametrize("name", [ONNX, MANIFEST])
@@ -135,35 +143,35 @@ def _drop_licence(dist: Path) -> None:
         "licence-missing",
     ],
 )
-def test_tampering_fails_verification(signed, instance, tamper, check):
+def test_tampering_fails_verification(signed, instance, tamper, check, pins):
     tamper(signed)
     with pytest.raises(VerificationFailed) as caught:
-        verify_release(signed, EXPECTED, instance)
+        verify_release(signed, EXPECTED, instance, pins)
     assert caught.value.check == check
 
 
-def test_wrong_identity_fails(signed, instance):
+def test_wrong_identity_fails(signed, instance, pins):
     other = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY.replace("v1.0.0", "v9.9.9"))
     with pytest.raises(VerificationFailed, match="SANs do not match"):
-        verify_release(signed, other, instance)
+        verify_release(signed, other, instance, pins)
 
 
-def test_wrong_issuer_fails(signed, instance):
+def test_wrong_issuer_fails(signed, instance, pins):
     other = ExpectedSigner(issuer="https://accounts.google.com", identity=RELEASE_IDENTITY)
     with pytest.raises(VerificationFailed, match="signature"):
-        verify_release(signed, other, instance)
+        verify_release(signed, other, instance, pins)
 
 
-def test_trust_root_of_another_stack_fails(signed, tmp_path):
+def test_trust_root_of_another_stack_fails(signed, tmp_path, pins):
     other = SigstoreStack()  # fresh keys; never started: its trust root is all that is needed
     path = tmp_path / "other_trust_config.json"
     other.url = "http://127.0.0.1:9"
     path.write_text(json.dumps(other.trust_config()))
     with pytest.raises(VerificationFailed, match=f"{ONNX} signature"):
-        verify_release(signed, EXPECTED, SigstoreInstance(trust_config=path))
+        verify_release(signed, EXPECTED, SigstoreInstance(trust_config=path), pins)
 
 
-def test_signed_by_someone_else_fails_default_identity(dist, instance, sigstore_stack):
+def test_signed_by_someone_else_fails_default_identity(dist, instance, sigstore_stack, pins):
     sign_release(
         dist,
         instance,
@@ -172,7 +180,7 @@ def test_signed_by_someone_else_fails_default_identity(dist, instance, sigstore_
         ),
     )
     with pytest.raises(VerificationFailed, match="SANs do not match"):
-        verify_release(dist, EXPECTED, instance)
+        verify_release(dist, EXPECTED, instance, pins)
 
 
 def test_onnx_that_does_not_match_the_manifest_fails_even_if_resigned(dist, instance, sigstore_stack):
@@ -191,16 +199,16 @@ def test_rerun_keeps_valid_bundles_and_logs_nothing_new(signed, instance, sigsto
     assert len(sigstore_stack.leaves) == entries
 
 
-def test_stale_or_broken_bundles_are_replaced(signed, instance, sigstore_stack):
+def test_stale_or_broken_bundles_are_replaced(signed, instance, sigstore_stack, pins):
     _garbage_bundle(signed)
     kept_before = (signed / BUNDLES[1]).read_bytes()
     results = {r.bundle.name: r for r in sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY))}
     assert not results[BUNDLES[0]].kept and results[BUNDLES[1]].kept
     assert (signed / BUNDLES[1]).read_bytes() == kept_before
-    verify_release(signed, EXPECTED, instance)
+    verify_release(signed, EXPECTED, instance, pins)
 
 
-def test_bundle_of_another_signer_is_replaced(dist, instance, sigstore_stack):
+def test_bundle_of_another_signer_is_replaced(dist, instance, sigstore_stack, pins):
     sign_release(
         dist,
         instance,
@@ -208,12 +216,13 @@ def test_bundle_of_another_signer_is_replaced(dist, instance, sigstore_stack):
     )
     results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
     assert not any(result.kept for result in results)
-    verify_release(dist, EXPECTED, instance)
+    verify_release(dist, EXPECTED, instance, pins)
 
 
 def test_expired_token_is_a_clear_error(dist, instance, sigstore_stack):
     token = sigstore_stack.token(RELEASE_IDENTITY, lifetime=-60)
-    with pytest.raises(IdentityTokenError, match="not usable") as caught:
+    expired = r"the identity token expired at .* s ago\); get a fresh one"
+    with pytest.raises(IdentityTokenError, match=expired) as caught:
         sign_release(dist, instance, token)
     assert token not in str(caught.value)
 
@@ -233,9 +242,9 @@ def test_no_token_in_a_non_interactive_shell_fails_at_once(dist, trust_config):
     assert not any((dist / name).exists() for name in BUNDLES)
 
 
-def test_command_line_sign_and_verify_never_show_the_token(dist, trust_config, sigstore_stack):
+def test_command_line_sign_and_verify_never_show_the_token(dist, trust_config, sigstore_stack, pristine):
     token = sigstore_stack.token(RELEASE_IDENTITY)
-    env = {**without_ambient_credentials(), "SIGSTORE_ID_TOKEN": token}
+    env = {**without_ambient_credentials(), **fixture_pin_env(pristine), "SIGSTORE_ID_TOKEN": token}
     signed = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
     assert signed.returncode == 0, signed.stderr
     assert f"{RELEASE_IDENTITY} ({GITHUB_ISSUER}), Rekor log index" in signed.stdout
@@ -286,9 +295,8 @@ def test_verify_needs_to_know_the_signer(signed, trust_config):
     assert result.returncode == 1 and "pass --cert-identity" in result.stderr
 
 
-def test_verify_does_not_import_torch_and_console_script_works(signed, trust_config):
+def test_verify_does_not_import_torch_and_console_script_works(signed, trust_config, pristine, tmp_path):
     argv = [
-        "u2netp-mirror",
         "verify",
         "--dist",
         str(signed),
@@ -298,41 +306,24 @@ def test_verify_does_not_import_torch_and_console_script_works(signed, trust_con
         RELEASE_IDENTITY,
         "--cert-oidc-issuer",
         GITHUB_ISSUER,
+        "--pins",
+        str(pins_file(pristine, tmp_path)),
     ]
     probe = (
         "import sys\n"
-        "from mirror.cli import program\n"
-        "try:\n"
-        f"    program.run({argv!r})\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
+        "from release.cli import main\n"
+        f"code = main({argv!r})\n"
         "heavy = {'torch', 'onnxruntime', 'onnx', 'numpy'} & set(sys.modules)\n"
-        "print('TORCH' if heavy else 'NO TORCH')\n"
+        "print('TORCH' if heavy else 'NO TORCH', code)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=signed, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "verify: all checks passed" in result.stdout and result.stdout.rstrip().endswith("NO TORCH")
+    assert "verify: all checks passed" in result.stdout and result.stdout.rstrip().endswith("NO TORCH 0")
     script = Path(sys.executable).with_name("u2netp-mirror")
     installed = subprocess.run(
-        [
-            str(script),
-            "verify",
-            "--dist",
-            str(signed),
-            "--trust-config",
-            str(trust_config),
-            "--cert-identity",
-            RELEASE_IDENTITY,
-            "--cert-oidc-issuer",
-            GITHUB_ISSUER,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=signed.parent,
-        check=False,
+        [str(script), *argv], capture_output=True, text=True, timeout=120, cwd=signed.parent, check=False
     )
     assert installed.returncode == 0, installed.stderr
     shutil.rmtree(signed)
@@ -357,9 +348,9 @@ def test_bundles_carry_a_verifiable_rfc3161_timestamp(signed, sigstore_stack):
         assert response.tst_info.gen_time.microsecond == 0
 
 
-def test_ambient_github_actions_credentials_sign_as_the_release_workflow(dist, trust_config, sigstore_stack):
+def test_ambient_github_actions_credentials_sign_as_the_release_workflow(dist, trust_config, sigstore_stack, pristine):
     sigstore_stack.actions_identity = RELEASE_IDENTITY
-    env = {**without_ambient_credentials(), **sigstore_stack.actions_env}
+    env = {**without_ambient_credentials(), **fixture_pin_env(pristine), **sigstore_stack.actions_env}
     signed = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
     assert signed.returncode == 0, signed.stderr
     assert f"{RELEASE_IDENTITY} ({GITHUB_ISSUER})" in signed.stdout

@@ -155,6 +155,8 @@ class SigstoreStack:
             .sign(self.tsa_root_key, hashes.SHA256())
         )
         self.timestamps = 0
+        # Issuers this Fulcio does not federate with: it refuses their tokens, as real Fulcio does.
+        self.rejected_issuers: set[str] = set()
         # GitHub Actions' token endpoint: what a job with `id-token: write` would be given.
         self.actions_request_token = secrets.token_hex(16)
         self.actions_identity = ""
@@ -319,6 +321,11 @@ class SigstoreStack:
             claims = self._claims(authorization)
         except (ValueError, jwt.PyJWTError) as exc:
             return 401, {"message": f"invalid identity token: {exc}"}
+        if claims["iss"] in self.rejected_issuers:
+            return 400, {
+                "code": 3,
+                "message": f"There was an error processing the identity token: unknown issuer {claims['iss']}",
+            }
         request = json.loads(body)
         csr = x509.load_pem_x509_csr(base64.b64decode(request["certificateSigningRequest"]))
         if not csr.is_signature_valid:

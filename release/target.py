@@ -1,0 +1,33 @@
+"""Which GitHub release, where, and with which credentials: shared by attach and download."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from mirror.errors import MirrorError
+
+from .github import check_repo
+
+DEFAULT_API_URL = "https://api.github.com"
+
+
+@dataclass(frozen=True)
+class ReleaseTarget:
+    repo: str
+    tag: str
+    api_url: str = DEFAULT_API_URL
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environment(cls, repo: str | None, tag: str | None, api_url: str | None) -> ReleaseTarget:
+        """Fill the gaps from GITHUB_REPOSITORY, GITHUB_API_URL and GITHUB_TOKEN / GH_TOKEN."""
+        chosen_repo = check_repo(repo or os.environ.get("GITHUB_REPOSITORY", ""))
+        if not tag:
+            raise MirrorError("--tag: which release? e.g. --tag u2netp-mirror-v1.0.0")
+        return cls(
+            repo=chosen_repo,
+            tag=tag,
+            api_url=api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL,
+            token=os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN") or None,
+        )
