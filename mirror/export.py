@@ -64,7 +64,7 @@ def export_model(head: nn.Module, metadata: dict[str, str], example: torch.Tenso
             torch.onnx.export(
                 head,
                 (example,),
-                buffer,
+                buffer,  # type: ignore[arg-type]  # a file object works (and is documented); the hint says path
                 dynamo=False,
                 opset_version=OPSET,
                 input_names=[INPUT_NAME],

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from .errors import UpstreamError
+from .git import last_line, run_git
 from .settings import CHECKPOINT_IN_CHECKOUT, UpstreamPin
 from .upstream import UpstreamAudit, audit_checkout
 
@@ -30,19 +30,9 @@ def fetch_upstream(url: str, dest: Path, pin: UpstreamPin) -> UpstreamAudit:
             ["fetch", "-q", "--depth", "1", "origin", pin.commit],
             ["-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD"],
         ):
-            try:
-                result = subprocess.run(
-                    ["git", "-C", str(dest), *args],
-                    capture_output=True,
-                    text=True,
-                    timeout=_TIMEOUT_SECONDS,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise UpstreamError(f"{url}: git {args[0]} took over {_TIMEOUT_SECONDS} s; try again") from None
+            result = run_git(dest, *args, timeout=_TIMEOUT_SECONDS)
             if result.returncode != 0:
-                detail = (result.stderr.strip().splitlines() or ["git failed"])[-1]
-                raise UpstreamError(f"{url}: cannot fetch commit {pin.commit[:12]} ({detail})")
+                raise UpstreamError(f"{url}: cannot fetch commit {pin.commit[:12]} ({last_line(result)})")
         return audit_checkout(dest, pin)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import __version__
-from .settings import MODEL_ID, UPSTREAM_REPO
+from .settings import MODEL_ID
 
 EXPORTER = "u2netp-mirror"
 INPUT_NAME = "input"
@@ -47,6 +47,7 @@ CROSS_CHECKED = (
 
 def build_metadata(
     *,
+    upstream_repo: str,
     upstream_commit: str,
     upstream_module_sha256: str,
     upstream_pinned: bool,
@@ -61,7 +62,7 @@ def build_metadata(
     props = {
         "model_id": MODEL_ID,
         "build_kind": build_kind,
-        "upstream_repo": UPSTREAM_REPO,
+        "upstream_repo": upstream_repo,
         "upstream_commit": upstream_commit,
         "upstream_module_sha256": upstream_module_sha256,
         "upstream_pinned": "true" if upstream_pinned else "false",

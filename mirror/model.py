@@ -23,6 +23,8 @@ from .errors import CheckpointError, UpstreamError
 from .settings import MODULE_IN_CHECKOUT
 
 SELECTED_OUTPUT = "d0"
+# The private name upstream's module runs under (see load_upstream_module).
+UPSTREAM_MODULE_NAME = "_u2netp_mirror_upstream_u2net"
 # How many offending keys an error message lists before it says "and N more".
 _ERROR_SAMPLE = 5
 
@@ -35,7 +37,12 @@ class SaliencyHead(nn.Module):
         self.u2netp = u2netp
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.u2netp(image)[0]
+        # Upstream calls the deprecated F.upsample; its UserWarning would land in the middle of
+        # our output on every pass and says nothing a user can act on.  Only warnings raised
+        # from upstream's own module are silenced.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=UPSTREAM_MODULE_NAME)
+            return self.u2netp(image)[0]
 
 
 @contextmanager
@@ -58,7 +65,7 @@ def _stand_in_for_torchvision() -> Iterator[None]:
     package.models = _Unavailable("torchvision.models")  # type: ignore[attr-defined]
     saved = {name: sys.modules.get(name) for name in ("torchvision", "torchvision.models")}
     sys.modules["torchvision"] = package
-    sys.modules["torchvision.models"] = package.models  # type: ignore[attr-defined]
+    sys.modules["torchvision.models"] = package.models
     try:
         yield
     finally:
@@ -76,7 +83,7 @@ def load_upstream_module(checkout: Path) -> types.ModuleType:
     and neither ``sys.path`` nor ``sys.modules`` keeps a trace of it afterwards.
     """
     path = checkout / MODULE_IN_CHECKOUT
-    name = "_u2netp_mirror_upstream_u2net"
+    name = UPSTREAM_MODULE_NAME
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise UpstreamError(f"{path}: cannot be loaded as a Python module")

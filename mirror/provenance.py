@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def source_date() -> str | None:
     if not raw:
         return None
     try:
-        stamp = datetime.fromtimestamp(int(raw), tz=timezone.utc)
+        stamp = datetime.fromtimestamp(int(raw), tz=UTC)
     except (ValueError, OverflowError, OSError):
         raise ManifestError(
             f"SOURCE_DATE_EPOCH={raw!r}: not a whole number of seconds since 1970; unset or fix it"

@@ -15,8 +15,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+# The release's file names: the one place they are spelt.  The upstream repository's URL is
+# config (u2netp.pin.repo_url in defaults.yaml), with the rest of the audited pins.
 MODEL_ID = "u2netp_mirror_v1"
-UPSTREAM_REPO = "https://github.com/xuebinqin/U-2-Net"
+ONNX_NAME = f"{MODEL_ID}.onnx"
+MANIFEST_NAME = f"{MODEL_ID}.manifest.json"
+BUNDLE_SUFFIX = ".sigstore.json"
+
+
+def bundle_name(name: str) -> str:
+    """The Sigstore bundle that signs the release file ``name``: right beside it."""
+    return name + BUNDLE_SUFFIX
+
+
+# What a new ONNX makes stale: the manifest that describes the old one and the signatures.
+OUTPUTS_OF_AN_EXPORT = (MANIFEST_NAME, bundle_name(ONNX_NAME), bundle_name(MANIFEST_NAME))
 # Where upstream's README tells users to put the U2NETP weights, relative to the checkout.
 CHECKPOINT_IN_CHECKOUT = Path("saved_models/u2netp/u2netp.pth")
 MODULE_IN_CHECKOUT = Path("model/u2net.py")
@@ -47,6 +60,7 @@ BUILD_KINDS: tuple[BuildKind, ...] = ("audited", "unpinned", "demo")
 class UpstreamPin:
     """The audited upstream: a checkout must match it unless pins are waived."""
 
+    repo_url: str
     commit: str
     module_sha256: str
     license_sha256: str
@@ -58,6 +72,7 @@ class UpstreamPin:
     @classmethod
     def from_config(cls, pin: Mapping[str, Any], source: str = "config") -> UpstreamPin:
         return cls(
+            repo_url=str(pin["repo_url"]),
             commit=str(pin["commit"]),
             module_sha256=str(pin["module_sha256"]),
             license_sha256=str(pin["license_sha256"]),
@@ -100,11 +115,11 @@ class ExportSettings:
 
     @property
     def onnx_path(self) -> Path:
-        return self.dist / f"{MODEL_ID}.onnx"
+        return self.dist / ONNX_NAME
 
     @property
     def manifest_path(self) -> Path:
-        return self.dist / f"{MODEL_ID}.manifest.json"
+        return self.dist / MANIFEST_NAME
 
 
 def default_checkpoint(upstream: Path) -> Path:
@@ -117,17 +132,24 @@ def licence_copy_name(kind: str) -> str:
     return f"{MODEL_ID}.{kind}"
 
 
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely (no tags that build objects); ``ValueError`` if it is not YAML."""
+    from invoke.util import yaml  # Invoke vendors PyYAML, and Invoke is a base dependency anyway
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).splitlines()[0] if str(exc) else "not YAML") from None
+
+
 @cache
 def shipped_defaults() -> dict[str, Any]:
     """``mirror/defaults.yaml``: the defaults every entry point starts from (pins, signer, GitHub).
 
     Package data, so the operator's console script has the audited pins without a checkout.
     """
-    from invoke.util import yaml  # Invoke vendors PyYAML; it is a base dependency anyway
-
     text = resources.files("mirror").joinpath("defaults.yaml").read_text(encoding="utf-8")
-    loaded = yaml.safe_load(text)
-    return dict(loaded)
+    return dict(load_yaml(text))
 
 
 def printable_path(path: Path) -> str:

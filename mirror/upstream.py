@@ -8,12 +8,11 @@ in the ONNX metadata and in the manifest.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UpstreamError
+from .git import last_line, run_git
 from .hashing import sha256_file
 from .license import check_apache_2
 from .settings import MODULE_IN_CHECKOUT, UpstreamPin
@@ -37,24 +36,9 @@ class UpstreamAudit:
 
 
 def _git(root: Path, *args: str) -> str:
-    # A fixed, minimal environment: the user's git config must not change what we read
-    # (e.g. a GIT_DIR exported in the shell would point us at another repository).
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
-    env["LC_ALL"] = "C"
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise UpstreamError("git is not installed; it is needed to audit the upstream checkout") from None
+    result = run_git(root, *args)
     if result.returncode != 0:
-        detail = (result.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise UpstreamError(f"{root}: not a usable git checkout of U-2-Net ({detail}); {FETCH_HINT}")
+        raise UpstreamError(f"{root}: not a usable git checkout of U-2-Net ({last_line(result)}); {FETCH_HINT}")
     return result.stdout.strip()
 
 

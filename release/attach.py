@@ -11,7 +11,6 @@ remote copies are hashed as they stream, bundles are read into memory.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,11 @@ from sigstore.verify import Verifier
 
 from mirror import __version__
 from mirror.errors import MirrorError
+from mirror.git import GitError, run_git
 from mirror.hashing import sha256_file
-from mirror.settings import MODEL_ID, UpstreamPin, licence_copy_name
+from mirror.settings import BUNDLE_SUFFIX, MANIFEST_NAME, MODEL_ID, ONNX_NAME, UpstreamPin, licence_copy_name
 
-from .assets import BUNDLE_SUFFIX, MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest, licence_copies
+from .assets import bundle_path, checked_manifest, licence_copies
 from .bundles import prehashed
 from .checks import ExpectedSigner, verify_release
 from .errors import AttachConflict, GitHubError
@@ -105,14 +105,9 @@ def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
 
 def _tracked_by_git(path: Path) -> bool:
     try:
-        result = subprocess.run(
-            ["git", "-C", str(path.parent), "ls-files", "--error-unmatch", "--", path.name],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return False
+        result = run_git(path.parent, "ls-files", "--error-unmatch", "--", path.name)
+    except GitError:
+        return False  # no git, no repository to commit the model to
     return result.returncode == 0
 
 
@@ -329,6 +324,37 @@ def _publish(client: GitHubClient, release: RemoteRelease) -> RemoteRelease:
         raise
 
 
+def _bundle_check(instance: SigstoreInstance, expected: ExpectedSigner) -> BundleCheck:
+    verifier = Verifier(trusted_root=instance.client_trust_config.trusted_root)
+    signer_policy = expected.policy()
+
+    def bundle_verifies(data: bytes, artifact_sha256: str) -> bool:
+        try:
+            verifier.verify_artifact(prehashed(artifact_sha256), Bundle.from_json(data), signer_policy)
+        except (SigstoreError, ValueError):
+            return False
+        return True
+
+    return bundle_verifies
+
+
+def _show_plan(
+    tag: str, release: RemoteRelease | None, plan: list[PlannedAsset], report: Callable[[str], None]
+) -> None:
+    """Report the plan; refuse, before any change, if it has a conflict."""
+    if release is None:
+        report(f"plan: create draft release {tag}")
+    for item in plan:
+        cleanup = f" (after removing {len(item.starters)} failed upload leftover)" if item.starters else ""
+        report(f"plan: {item.action:<8} {item.asset.name}{cleanup}")
+    conflicts = [item.asset.name for item in plan if item.action == "conflict"]
+    if conflicts:
+        raise AttachConflict(
+            f"release {tag} already has {', '.join(conflicts)} with other content; nothing was changed. "
+            "Re-export the same inputs, or pass --replace to swap them (new uploaded and verified first)"
+        )
+
+
 def attach_release(
     dist: Path,
     target: ReleaseTarget,
@@ -353,37 +379,17 @@ def attach_release(
         dist, target, expected, instance, pins, allow_unpinned=allow_unpinned, need_token=not dry_run
     )
     report(f"preflight: {len(assets)} assets present, signatures and pins verified, ONNX not tracked by git")
-    verifier = Verifier(trusted_root=instance.client_trust_config.trusted_root)
-    signer_policy = expected.policy()
-
-    def bundle_verifies(data: bytes, artifact_sha256: str) -> bool:
-        try:
-            verifier.verify_artifact(prehashed(artifact_sha256), Bundle.from_json(data), signer_policy)
-        except (SigstoreError, ValueError):
-            return False
-        return True
-
+    check = _bundle_check(instance, expected)
     content = _RemoteContent(client)
     for _ in range(2):  # a second round only after losing the race to publish the tag
         release = client.find_release(target.tag)
-        plan = make_plan(content, release, assets, replace, bundle_verifies)
-        conflicts = [p.asset.name for p in plan if p.action == "conflict"]
-        if release is None:
-            report(f"plan: create draft release {target.tag}")
-        for item in plan:
-            cleanup = f" (after removing {len(item.starters)} failed upload leftover)" if item.starters else ""
-            report(f"plan: {item.action:<8} {item.asset.name}{cleanup}")
-        if conflicts:
-            raise AttachConflict(
-                f"release {target.tag} already has {', '.join(conflicts)} with other content; nothing was changed. "
-                "Re-export the same inputs, or pass --replace to swap them (new uploaded and verified first)"
-            )
+        plan = make_plan(content, release, assets, replace, check)
+        _show_plan(target.tag, release, plan, report)
         publish = not draft and (release is None or release.draft)
         if dry_run:
             report(f"plan: {'publish the release' if publish else 'leave the release as it is'} (dry run)")
             url = release.html_url if release else f"(a new draft for {target.tag})"
             return AttachResult(url, release is None, False, plan)
-
         created = release is None
         if release is None:
             name, body = _release_text(manifest, target, assets)

@@ -17,6 +17,7 @@ from cryptography.x509 import (
     RFC822Name,
     SubjectAlternativeName,
     UniformResourceIdentifier,
+    UnrecognizedExtension,
 )
 from sigstore.errors import Error as SigstoreError
 from sigstore.hashes import Hashed
@@ -56,8 +57,10 @@ class SignerIdentity:
 def signer_identity(certificate: Certificate) -> SignerIdentity:
     sans = certificate.extensions.get_extension_for_class(SubjectAlternativeName).value
     names = sans.get_values_for_type(UniformResourceIdentifier) + sans.get_values_for_type(RFC822Name)
+    # Fulcio's issuer extension is not one cryptography knows: it comes back unrecognised, raw.
     issuer = certificate.extensions.get_extension_for_oid(_FULCIO_ISSUER).value
-    return SignerIdentity(identity=names[0] if names else "", issuer=issuer.value.decode())
+    raw = issuer.value if isinstance(issuer, UnrecognizedExtension) else b""
+    return SignerIdentity(identity=names[0] if names else "", issuer=raw.decode())
 
 
 def log_index(bundle: Bundle) -> int:

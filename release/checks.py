@@ -20,9 +20,9 @@ from sigstore.verify import Verifier, policy
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
 from mirror.metadata import read_metadata
-from mirror.settings import UpstreamPin
+from mirror.settings import MANIFEST_NAME, ONNX_NAME, UpstreamPin, bundle_name
 
-from .assets import MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest, licence_copies
+from .assets import bundle_path, checked_manifest, licence_copies
 from .bundles import IdentityRegexp, prehashed, read_bundle, signer_identity
 from .errors import VerificationFailed
 from .instance import SigstoreInstance
@@ -157,6 +157,10 @@ def pin_disagreements(manifest: dict[str, Any], pins: UpstreamPin) -> list[str]:
         problems.append(f"upstream.pin.source is {upstream['pin']['source']!r} (signed), not the project's pins")
     if not upstream["pinned"]:
         problems.append("upstream.pinned is false (signed): the checkout did not match its pins")
+    if upstream["repo"] != pins.repo_url:
+        problems.append(
+            f"upstream.repo is {printable(upstream['repo'], 80)!r} (signed), the audited pin is {pins.repo_url!r}"
+        )
     for field, signed, audited in (
         ("upstream.commit", upstream["commit"], pins.commit),
         ("upstream.module_sha256", upstream["module_sha256"], pins.module_sha256),
@@ -166,6 +170,40 @@ def pin_disagreements(manifest: dict[str, Any], pins: UpstreamPin) -> list[str]:
         if audited and signed != audited:
             problems.append(f"{field} is {signed[:16]}… (signed), the audited pin is {audited[:16]}…")
     return problems
+
+
+def _files_present(dist: Path) -> str:
+    for name in (ONNX_NAME, MANIFEST_NAME, bundle_name(ONNX_NAME), bundle_name(MANIFEST_NAME)):
+        if not (dist / name).is_file():
+            raise VerificationFailed("files present", f"{dist / name}: missing")
+    return "ONNX, manifest and both Sigstore bundles"
+
+
+def _metadata_agrees(onnx_path: Path, manifest: dict[str, Any]) -> str:
+    if manifest["outputs"]["onnx_path"] != onnx_path.name:
+        raise VerificationFailed(
+            "onnx metadata",
+            f"the manifest describes {printable(manifest['outputs']['onnx_path'], 80)!r}, not {onnx_path.name}",
+        )
+    try:
+        metadata = read_metadata(onnx_path)
+    except (ValueError, OSError) as exc:
+        raise VerificationFailed("onnx metadata", f"{onnx_path}: not a readable ONNX model ({exc})") from None
+    if problems := metadata_disagreements(metadata, manifest):
+        raise VerificationFailed("onnx metadata", problems[0])
+    return f"{len(metadata)} embedded fields agree with the manifest"
+
+
+def _licences_match(dist: Path, manifest: dict[str, Any]) -> str:
+    # The licence files are not signed themselves; the signed manifest records their hashes.
+    licences = licence_copies(manifest)
+    for name, expected_sha256 in licences.items():
+        path = dist / name
+        if not path.is_file():
+            raise VerificationFailed("licence files", f"{path}: missing (the release carries upstream's licence)")
+        if sha256_file(path) != expected_sha256:
+            raise VerificationFailed("licence files", f"{path}: is not the upstream licence file the manifest records")
+    return f"{', '.join(licences)} match the manifest's sha256"
 
 
 def verify_release(
@@ -190,13 +228,9 @@ def verify_release(
         on_check(passed[-1])
 
     identity_policy = expected.policy()
-    onnx_path, manifest_path = dist / ONNX_NAME, dist / MANIFEST_NAME
-    for required in (onnx_path, manifest_path, bundle_path(onnx_path), bundle_path(manifest_path)):
-        if not required.is_file():
-            raise VerificationFailed("files present", f"{required}: missing")
-    record("files present", "ONNX, manifest and both Sigstore bundles")
-
+    record("files present", _files_present(dist))
     verifier = Verifier(trusted_root=instance.client_trust_config.trusted_root)
+    onnx_path, manifest_path = dist / ONNX_NAME, dist / MANIFEST_NAME
     onnx_sha256 = sha256_file(onnx_path)
     for path, digest in ((onnx_path, onnx_sha256), (manifest_path, sha256_file(manifest_path))):
         record(f"{path.name} signature", _signature_check(verifier, path, digest, identity_policy))
@@ -204,36 +238,15 @@ def verify_release(
     manifest, _ = checked_manifest(dist, onnx_sha256)
     record("manifest schema", manifest["schema"])
     record("onnx sha256", f"{onnx_sha256} = manifest outputs.onnx_sha256")
-    if manifest["outputs"]["onnx_path"] != onnx_path.name:
-        raise VerificationFailed(
-            "onnx metadata",
-            f"the manifest describes {printable(manifest['outputs']['onnx_path'], 80)!r}, not {onnx_path.name}",
-        )
-
-    try:
-        metadata = read_metadata(onnx_path)
-    except (ValueError, OSError) as exc:
-        raise VerificationFailed("onnx metadata", f"{onnx_path}: not a readable ONNX model ({exc})") from None
-    if problems := metadata_disagreements(metadata, manifest):
-        raise VerificationFailed("onnx metadata", problems[0])
-    record("onnx metadata", f"{len(metadata)} embedded fields agree with the manifest")
-
+    record("onnx metadata", _metadata_agrees(onnx_path, manifest))
     if problems := pin_disagreements(manifest, pins):
         if not allow_unpinned:
             raise VerificationFailed(
                 "audited pins", f"{problems[0]}; this is not the audited model (--allow-unpinned accepts it)"
             )
-        record("audited pins", f"WARNING: not the audited model: {'; '.join(problems)}", warning=True)
+        more = f" (and {len(problems) - 1} more differences)" if len(problems) > 1 else ""
+        record("audited pins", f"WARNING: not the audited model: {problems[0]}{more}", warning=True)
     else:
         record("audited pins", f"build {manifest['build_kind']}, upstream {manifest['upstream']['commit'][:12]}")
-
-    # The licence files are not signed themselves; the signed manifest records their hashes.
-    licences = licence_copies(manifest)
-    for name, expected_sha256 in licences.items():
-        path = dist / name
-        if not path.is_file():
-            raise VerificationFailed("licence files", f"{path}: missing (the release carries upstream's licence)")
-        if sha256_file(path) != expected_sha256:
-            raise VerificationFailed("licence files", f"{path}: is not the upstream licence file the manifest records")
-    record("licence files", f"{', '.join(licences)} match the manifest's sha256")
+    record("licence files", _licences_match(dist, manifest))
     return passed

@@ -25,7 +25,7 @@ from pathlib import Path  # noqa: E402
 
 from mirror import __version__  # noqa: E402
 from mirror.errors import MirrorError  # noqa: E402
-from mirror.settings import UpstreamPin, shipped_defaults  # noqa: E402
+from mirror.settings import UpstreamPin, load_yaml, shipped_defaults  # noqa: E402
 
 from .redact import printable  # noqa: E402
 
@@ -103,15 +103,15 @@ def _parser() -> argparse.ArgumentParser:
 def _pins(path: Path | None) -> UpstreamPin:
     if path is None:
         return UpstreamPin.from_config(shipped_defaults()["u2netp"]["pin"])
-    from invoke.util import yaml
-
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = load_yaml(path.read_text(encoding="utf-8"))
         return UpstreamPin.from_config(document["u2netp"]["pin"])
     except OSError as exc:
         raise MirrorError(f"{path}: cannot read the pins ({exc.strerror})") from None
-    except (yaml.YAMLError, KeyError, TypeError, UnicodeDecodeError):
-        raise MirrorError(f"{path}: not a pins file (expected u2netp: pin: commit, module_sha256, …)") from None
+    except (ValueError, KeyError, TypeError):
+        raise MirrorError(
+            f"{path}: not a pins file (expected u2netp: pin: repo_url, commit, module_sha256, …)"
+        ) from None
 
 
 def _settings(args: argparse.Namespace):  # -> VerifySettings

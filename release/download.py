@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from mirror.errors import MirrorError, OutputError
-from mirror.settings import licence_copy_name
+from mirror.settings import MANIFEST_NAME, ONNX_NAME, licence_copy_name
 
-from .assets import MANIFEST_NAME, ONNX_NAME, RELEASE_FILES, bundle_path
+from .assets import RELEASE_FILES, bundle_path
 from .github import GitHubClient, Progress
 from .target import ReleaseTarget
 

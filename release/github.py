@@ -141,6 +141,8 @@ class GitHubClient:
     token: str | None = field(default=None, repr=False)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = field(default_factory=Clock)
+    # Told about each retry and its wait, so a slow or unreachable GitHub is never silent.
+    notify: Callable[[str], None] = field(default=lambda _: None, repr=False)
 
     def __post_init__(self) -> None:
         check_repo(self.repo)
@@ -201,7 +203,7 @@ class GitHubClient:
             return limited or b"secondary rate limit" in text.lower()
         return False
 
-    def retrying(self, what: str, attempt: Callable[[], T], recover: Callable[[], T | None] | None = None) -> T:
+    def _retrying(self, what: str, attempt: Callable[[], T], recover: Callable[[], T | None] | None = None) -> T:
         """Run ``attempt`` until it returns, retrying a bounded number of times on transient failures.
 
         Before each retry ``recover`` may look at the remote state (did the failed create or
@@ -218,8 +220,10 @@ class GitHubClient:
                 if exc.response is not None:
                     wait = self._wait_for(exc.response, number)
                 else:
-                    wait = self.retry.backoff * (2**number)
-                self.clock.sleep(min(wait, self.retry.max_wait))
+                    wait = min(self.retry.backoff * (2**number), self.retry.max_wait)
+                retries = f"retry {number + 1} of {self.retry.attempts - 1}"
+                self.notify(f"GitHub {what}: {exc} ({self.host}); {retries} in {wait:.1f} s")
+                self.clock.sleep(wait)
                 if recover is not None and (recovered := recover()) is not None:
                     return recovered
         raise AssertionError("unreachable")
@@ -317,13 +321,13 @@ class GitHubClient:
             response = self._send_once(method, url, what, ok, **kwargs)
             return self._json(response, method, what, kind), response
 
-        return self.retrying(f"{method} {what}", attempt)
+        return self._retrying(f"{method} {what}", attempt)
 
     def _delete(self, url: str, what: str) -> None:
         def attempt() -> None:
             self._send_once("DELETE", url, what, (204, 404)).close()
 
-        self.retrying(f"DELETE {what}", attempt)
+        self._retrying(f"DELETE {what}", attempt)
 
     def _paginated(self, path: str, what: str) -> Iterator[Any]:
         """Every item of a list endpoint, following ``Link: rel="next"`` only along the same list."""
@@ -373,7 +377,7 @@ class GitHubClient:
             return RemoteRelease.parse(self._json(response, "POST", what, dict))
 
         try:
-            return self.retrying(what, attempt, recover=lambda: self.find_release(tag))
+            return self._retrying(what, attempt, recover=lambda: self.find_release(tag))
         except GitHubError as exc:
             # 422 already_exists: a published release took the tag meanwhile; use it.
             if exc.code == "already_exists" and (release := self.find_release(tag)) is not None:
@@ -453,7 +457,7 @@ class GitHubClient:
                 body.close()
             return RemoteAsset.parse(self._json(response, "POST", what, dict))
 
-        return self.retrying(what, attempt, recover=recover)
+        return self._retrying(what, attempt, recover=recover)
 
     # -- downloads -------------------------------------------------------------------------
 
@@ -515,7 +519,7 @@ class GitHubClient:
 
     def asset_sha256(self, asset: RemoteAsset) -> str:
         """The sha256 of the asset's bytes, downloaded and hashed as they stream (nothing is written)."""
-        return self.retrying(f"download {asset.name}", lambda: self._stream_asset(asset, None, lambda *_: None))
+        return self._retrying(f"download {asset.name}", lambda: self._stream_asset(asset, None, lambda *_: None))
 
     def read_asset(self, asset: RemoteAsset, limit: int) -> bytes:
         """A small asset's bytes in memory (a Sigstore bundle); an error if it is over ``limit``."""
@@ -527,7 +531,7 @@ class GitHubClient:
             self._stream_asset(asset, buffer, lambda *_: None)
             return buffer.getvalue()
 
-        return self.retrying(f"download {asset.name}", attempt)
+        return self._retrying(f"download {asset.name}", attempt)
 
     def download_asset(self, asset: RemoteAsset, destination: Path, progress: Progress) -> str:
         """Download the asset to ``destination``; return its sha256.
@@ -544,4 +548,4 @@ class GitHubClient:
             with atomic_writer(destination, durable=False) as sink:
                 return self._stream_asset(asset, sink, progress)
 
-        return self.retrying(f"download {asset.name}", attempt)
+        return self._retrying(f"download {asset.name}", attempt)

@@ -21,6 +21,7 @@ def transfer_progress(verb: str) -> Iterator[Progress]:
         from rich.progress import (
             BarColumn,
             DownloadColumn,
+            TaskID,
             TextColumn,
             TimeRemainingColumn,
             TransferSpeedColumn,
@@ -29,7 +30,7 @@ def transfer_progress(verb: str) -> Iterator[Progress]:
 
         columns = (TextColumn(f"{verb} {{task.description}}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
         with Bars(*columns, TimeRemainingColumn(), transient=False) as bars:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def draw(name: str, done: int, total: int) -> None:
                 if name not in tasks:

@@ -14,8 +14,9 @@ from sigstore.verify import Verifier, policy
 from mirror.atomic import write_bytes_atomic
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
+from mirror.settings import MANIFEST_NAME, ONNX_NAME
 
-from .assets import MANIFEST_NAME, ONNX_NAME, bundle_path, checked_manifest
+from .assets import bundle_path, checked_manifest
 from .bundles import SignerIdentity, log_index, prehashed, read_bundle, signer_identity
 from .errors import SigningError, VerificationFailed
 from .identity import certificate_identity, resolve_identity_token

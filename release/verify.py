@@ -32,7 +32,7 @@ class VerifySettings:
 
 
 def show_check(check: Check) -> str:
-    return f"  {'WARN' if check.warning else 'ok'}  {check.name:<42} {check.detail}"
+    return f"  {'WARN' if check.warning else 'ok':<4}  {check.name:<42} {check.detail}"
 
 
 def verdict(checks: list[Check]) -> str:
@@ -63,7 +63,13 @@ def run_verify(settings: VerifySettings, say: Callable[[str], None]) -> list[Che
     from .progress import transfer_progress
 
     target = settings.target
-    client = GitHubClient(api_url=target.api_url, repo=target.repo, token=target.token, retry=settings.retry)
+    client = GitHubClient(
+        api_url=target.api_url,
+        repo=target.repo,
+        token=target.token,
+        retry=settings.retry,
+        notify=lambda line: say(f"  {line}"),
+    )
     say(f"verify: downloading release {target.tag} of {target.repo}; it moves into {settings.dist} once verified")
     with transfer_progress("download") as progress:
         return fetch_verified(target, settings.dist, client, check, progress)

@@ -56,7 +56,8 @@ def trust_config(sigstore_stack, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def exported_dist(pristine, tmp_path_factory) -> Path:
     """dist/ with a real ONNX and manifest exported from the fixture (unsigned); copy before changing."""
-    from mirror.pipeline import run_export, run_manifest
+    from mirror.manifest_step import run_manifest
+    from mirror.pipeline import run_export
     from tests.helpers import settings_for
 
     settings = settings_for(pristine, tmp_path_factory.mktemp("exported") / "dist")

@@ -60,23 +60,13 @@ def fixture_pin_env(fixture: Fixture) -> dict[str, str]:
     }
 
 
-def pins_file(fixture: Fixture, directory: Path) -> Path:
-    """A pins file for ``u2netp-mirror verify --pins`` holding the fixture's pins."""
+def pins_file(pin: UpstreamPin, directory: Path) -> Path:
+    """A pins file for ``u2netp-mirror verify --pins`` holding ``pin``."""
     import json
 
-    path = directory / "pins.yaml"
-    pin = fixture.pin
-    document = {
-        "u2netp": {
-            "pin": {
-                "commit": pin.commit,
-                "module_sha256": pin.module_sha256,
-                "license_sha256": pin.license_sha256,
-                "checkpoint_sha256": pin.checkpoint_sha256,
-            }
-        }
-    }
-    path.write_text(json.dumps(document))  # JSON is YAML
+    path = directory / "pins.json"
+    fields = ("repo_url", "commit", "module_sha256", "license_sha256", "checkpoint_sha256")
+    path.write_text(json.dumps({"u2netp": {"pin": {name: getattr(pin, name) for name in fields}}}))  # JSON is YAML
     return path
 
 

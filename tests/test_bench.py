@@ -2,9 +2,12 @@
 
 import re
 
+import pytest
+
 from tests.helpers import run_cli
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_the_report_and_chart(tmp_path):
     result = run_cli("bench", "--quick", "--output", str(tmp_path), cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr

@@ -21,6 +21,7 @@ def load(name: str) -> dict:
     return yaml.safe_load((WORKFLOWS / name).read_text())
 
 
+@pytest.mark.slow
 def test_workflows_pass_actionlint():
     files = sorted(str(path) for path in WORKFLOWS.glob("*.yml"))
     assert len(files) == 2
@@ -31,6 +32,7 @@ def test_workflows_pass_actionlint():
     assert json.loads(result.stdout) == []
 
 
+@pytest.mark.slow
 def test_actionlint_does_find_problems(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text(

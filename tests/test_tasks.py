@@ -1,8 +1,11 @@
 """The Invoke layer as a user meets it: real `python -m invoke` processes."""
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 from tests.helpers import ROOT, files_in, fixture_pin_env, run_cli
 
@@ -47,6 +50,7 @@ def test_debug_shows_the_traceback(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
+@pytest.mark.slow
 def test_export_then_manifest_from_the_command_line(checkout, tmp_path):
     env = fixture_pin_env(checkout)
     args = ("--upstream", str(checkout.root), "--dist", "out")
@@ -68,12 +72,14 @@ def test_config_pins_refuse_the_fixture(checkout, tmp_path):
     assert files_in(tmp_path / "out") == []
 
 
+@pytest.mark.slow
 def test_allow_unpinned_from_the_command_line(checkout, tmp_path):
     result = run_cli("export", "--upstream", str(checkout.root), "--dist", "out", "--allow-unpinned", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "UNPINNED" in result.stdout
 
 
+@pytest.mark.slow
 def test_fetch_upstream_clones_the_pinned_commit(pristine, tmp_path):
     dest = tmp_path / "clone"
     result = run_cli("fetch-upstream", "--dest", str(dest), "--url", str(pristine.root), env=fixture_pin_env(pristine))
@@ -91,18 +97,67 @@ def test_fetch_upstream_of_an_unknown_commit_leaves_nothing(pristine, tmp_path):
     assert not dest.exists()
 
 
-def test_demo_runs_offline(tmp_path):
-    result = run_cli("demo", "--dist", str(tmp_path / "demo"), cwd=tmp_path, timeout=120)
+@pytest.mark.slow
+def test_demo_runs_the_whole_release_offline(tmp_path):
+    result = run_cli("demo", "--dist", str(tmp_path / "demo"), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert files_in(tmp_path / "demo") == [
+    release = [
         "u2netp_mirror_v1.LICENSE",
         "u2netp_mirror_v1.manifest.json",
+        "u2netp_mirror_v1.manifest.json.sigstore.json",
         "u2netp_mirror_v1.onnx",
+        "u2netp_mirror_v1.onnx.sigstore.json",
     ]
-    assert "parity 1x3x45x77" in result.stdout and "demo: done" in result.stdout
-    document = json.loads((tmp_path / "demo/u2netp_mirror_v1.manifest.json").read_text())
-    assert document["upstream"]["pin"]["source"] == "demo-fixture"
+    assert files_in(tmp_path / "demo") == ["release", *(f"release/{n}" for n in release), "verified"] + [
+        f"verified/{n}" for n in release
+    ]
+    for name in release:  # what the operator downloaded and verified is what was published
+        assert (tmp_path / "demo/verified" / name).read_bytes() == (tmp_path / "demo/release" / name).read_bytes()
+    steps = [line for line in result.stdout.splitlines() if line.startswith("demo: ")]
+    for step in ("export", "manifest", "sign", "attach", "verify --repo --tag"):
+        assert any(line.startswith(f"demo: {step}") for line in steps), step
+    assert "published release u2netp-mirror-demo" in result.stdout
+    assert "WARN  audited pins" in result.stdout and "passed, WITH WARNINGS" in result.stdout
+    assert "demo: done, servers stopped" in result.stdout and "invoke fetch-upstream" in result.stdout
+    document = json.loads((tmp_path / "demo/release/u2netp_mirror_v1.manifest.json").read_text())
+    assert document["build_kind"] == "demo" and document["upstream"]["pin"]["source"] == "demo-fixture"
     assert document["run_provenance"]["entrypoint"] == "invoke demo"
+    assert result.stderr == ""  # no warning of upstream's or a server's in the middle of it
+
+
+@pytest.mark.slow
+def test_demo_stops_its_servers_on_ctrl_c(tmp_path):
+    import re
+    import signal
+    import socket
+
+    scratch = tmp_path / "tmp"  # the demo's fixture, trust config and the server's asset store go here
+    scratch.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "demo", "--dist", str(tmp_path / "demo")],
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        ports = []
+        for line in process.stdout:
+            if "Sigstore stack at" in line:
+                ports = [int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)", line)]
+                break
+        assert len(ports) == 2, "the demo did not report its servers"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) != 0
+    finally:
+        process.kill()
+        process.wait()
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still listening"
+    assert list(scratch.iterdir()) == []  # servers stopped and their files removed, scratch gone
 
 
 def test_every_task_and_option_is_documented():
@@ -121,3 +176,92 @@ def test_every_task_and_option_is_documented():
     )
     assert result.returncode == 0, result.stderr
     assert "checked 10" in result.stdout
+
+
+# -- rough edges a new user hit ---------------------------------------------------------------
+
+
+def test_no_short_flags_anywhere():
+    # Invoke would invent -t for --tolerance, --tag and --trust-config alike; one meaning or none.
+    from tasks import namespace
+
+    for context in namespace.to_contexts():
+        short = [flag for flag in context.flags if not flag.startswith("--")]
+        assert short == [], (context.name, short)
+    help_text = run_cli("--help", "release").stdout
+    assert "--=STRING" not in help_text and "--tolerance" in help_text
+
+
+def test_arguments_are_checked_before_torch_is_imported(tmp_path):
+    for args, message in (
+        (["export", "--upstream", "/nope"], "no upstream checkout here"),
+        (["export", "--dist", str(tmp_path / "file")], "is a file, not a directory"),
+        (["manifest", "--upstream", "/nope", "--dist", str(tmp_path / "out")], "no ONNX here"),
+    ):
+        (tmp_path / "file").write_text("x")
+        probe = (
+            "import sys\n"
+            "from invoke.main import program\n"
+            f"sys.argv = ['invoke', '--search-root', {str(ROOT)!r}, *{args!r}]\n"
+            "try:\n"
+            "    program.run()\n"
+            "except SystemExit as exc:\n"
+            "    print('EXIT', exc.code)\n"
+            "print('HEAVY', sorted(m for m in ('torch', 'onnxruntime', 'onnx') if m in sys.modules))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert "EXIT 1" in result.stdout and "HEAVY []" in result.stdout, (args, result.stdout, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [["release", "--dry-run"], ["--dry", "release"]], ids=["--dry-run", "--dry"])
+def test_release_dry_run_changes_nothing(checkout, tmp_path, how):
+    env = {**fixture_pin_env(checkout), "GITHUB_TOKEN": ""}
+    work = tmp_path / "work"
+    work.mkdir()
+    args = (*how, "--upstream", str(checkout.root), "--dist", "dist", "--repo", "example/u2netp-mirror")
+    result = run_cli(*args, "--tag", "u2netp-mirror-v1.0.0", cwd=work, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "dry run" in result.stdout and "validate: onnx.checker ok" in result.stdout
+    assert list(work.iterdir()) == []  # no dist, nothing else either
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("value", "required"), [("false", False), ("0", False), ("no", False), ("true", True), ("1", True)]
+)
+def test_require_checkpoint_pin_reads_false_as_false(checkout, tmp_path, value, required):
+    env = {**fixture_pin_env(checkout), "INVOKE_U2NETP_EXPORT_REQUIRE_CHECKPOINT_PIN": value}
+    result = run_cli("export", "--upstream", str(checkout.root), "--dist", "dist", cwd=tmp_path, env=env)
+    if required:
+        assert result.returncode == 1 and "no audited sha256 is pinned" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_upstream_deprecation_warnings_stay_out_of_the_output(checkout, tmp_path):
+    from mirror.fixture import git
+
+    module = checkout.root / "model" / "u2net.py"
+    # Upstream's real code calls the deprecated F.upsample; make the fixture do the same.
+    module.write_text(module.read_text().replace("F.interpolate(", "F.upsample("))
+    git(checkout.root, "commit", "-q", "-am", "use F.upsample as upstream does")
+    result = run_cli("export", "--upstream", str(checkout.root), "--dist", "dist", "--allow-unpinned", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and "upsample" not in result.stdout
+
+
+@pytest.mark.slow
+def test_fetch_upstream_ignores_a_git_dir_in_the_environment(pristine, tmp_path):
+    caller = tmp_path / "caller"
+    subprocess.run(["git", "init", "-q", str(caller)], check=True)
+    env = {**fixture_pin_env(pristine), "GIT_DIR": str(caller / ".git"), "GIT_WORK_TREE": str(caller)}
+    result = run_cli("fetch-upstream", "--dest", str(tmp_path / "clone"), "--url", str(pristine.root), env=env)
+    assert result.returncode == 0, result.stderr
+    remotes = subprocess.run(["git", "-C", str(caller), "remote"], capture_output=True, text=True, check=True)
+    assert remotes.stdout == ""  # the caller's repository is untouched
+    assert (tmp_path / "clone" / "model" / "u2net.py").is_file()

@@ -16,8 +16,9 @@ from mirror.errors import CheckpointError, LicenseError, ManifestError, Upstream
 from mirror.fixture import git, write_checkpoint
 from mirror.hashing import sha256_file
 from mirror.manifest import schema_problems
+from mirror.manifest_step import run_manifest
 from mirror.model import SaliencyHead, build_u2netp, load_checkpoint
-from mirror.pipeline import run_export, run_manifest
+from mirror.pipeline import run_export
 from tests.helpers import files_in, settings_for
 
 
@@ -372,3 +373,22 @@ def test_release_requires_an_audited_checkpoint_pin(checkout, tmp_path):
     assert files_in(settings.dist) == []
     pinned = replace(settings, pin=replace(settings.pin, checkpoint_sha256=sha256_file(checkout.checkpoint)))
     assert run_export(pinned).inputs.checkpoint_sha256 == pinned.pin.checkpoint_sha256
+
+
+def test_reexport_removes_what_described_the_old_onnx(checkout, tmp_path):
+    settings = settings_for(checkout, tmp_path / "dist")
+    export_and_manifest(settings)
+    for name in ("u2netp_mirror_v1.onnx.sigstore.json", "u2netp_mirror_v1.manifest.json.sigstore.json"):
+        (settings.dist / name).write_text("{}")  # stand-ins for the bundles sign would have written
+    lines: list[str] = []
+    run_export(settings, report=lines.append)  # the same inputs: the same bytes, nothing is stale
+    assert not any("removed" in line for line in lines)
+    assert len(files_in(settings.dist)) == 5
+
+    other = tmp_path / "other.pth"
+    write_checkpoint(checkout.root, other, seed=9)
+    lines.clear()
+    run_export(replace(settings, checkpoint=other), report=lines.append)
+    assert files_in(settings.dist) == ["u2netp_mirror_v1.LICENSE", "u2netp_mirror_v1.onnx"]
+    (line,) = [line for line in lines if "removed" in line]
+    assert "u2netp_mirror_v1.manifest.json" in line and "run `invoke manifest`, then `invoke sign`" in line

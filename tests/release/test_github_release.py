@@ -42,8 +42,12 @@ def target(github, token=GITHUB_TOKEN):
     return ReleaseTarget(repo=REPO, tag=TAG, api_url=github.url, token=token)
 
 
+# Waits (Retry-After: 1 from the rate-limit faults, backoff) happen on this clock, not the wall's.
+NO_WAIT = Clock(sleep=lambda _: None)
+
+
 def client(github, token=GITHUB_TOKEN):
-    return GitHubClient(api_url=github.url, repo=REPO, token=token, retry=FAST)
+    return GitHubClient(api_url=github.url, repo=REPO, token=token, retry=FAST, clock=NO_WAIT)
 
 
 def attach(github, dist, instance, **options):
@@ -65,8 +69,8 @@ def audited_pins_of(dist):
     """The pins a dist's manifest was exported against: what a verifier configured with them holds it to."""
     from mirror.settings import UpstreamPin
 
-    pin = json.loads((dist / "u2netp_mirror_v1.manifest.json").read_text())["upstream"]["pin"]
-    return UpstreamPin.from_config(pin)
+    upstream = json.loads((dist / "u2netp_mirror_v1.manifest.json").read_text())["upstream"]
+    return UpstreamPin.from_config({**upstream["pin"], "repo_url": upstream["repo"]})
 
 
 def assert_release_matches(github, dist, published=True):
@@ -153,7 +157,8 @@ def test_leftover_starter_assets_are_removed_first(github, signed, instance):
 def _other_signed_dist(tmp_path, pristine, instance, sigstore_stack):
     """The same fixture exported from another checkpoint: other ONNX, other manifest."""
     from mirror.fixture import write_checkpoint
-    from mirror.pipeline import run_export, run_manifest
+    from mirror.manifest_step import run_manifest
+    from mirror.pipeline import run_export
     from tests.helpers import settings_for
 
     checkpoint = tmp_path / "other.pth"
@@ -230,6 +235,46 @@ def test_dry_run_sends_no_mutating_request(github, signed, instance):
     assert any("create draft release" in line for line in lines)
     assert sum("plan: upload" in line for line in lines) == len(ASSETS)
     assert not result.published
+
+
+def test_dry_run_needs_no_token(github, signed, instance):
+    attach(github, signed, instance)
+    mutations = len(github.mutating_requests())
+    anonymous = client(github, token=None)
+    lines: list[str] = []
+    result = attach_release(
+        signed,
+        target(github, token=None),
+        EXPECTED,
+        instance,
+        anonymous,
+        pins=audited_pins_of(signed),
+        dry_run=True,
+        report=lines.append,
+    )
+    assert {item.action for item in result.plan} == {"skip"}  # the published release, read anonymously
+    assert len(github.mutating_requests()) == mutations
+
+
+def test_an_unreachable_github_is_named_and_never_silent(signed, trust_config, pristine, tmp_path):
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {
+        **without_ambient_credentials(),
+        **fixture_pin_env(pristine),
+        "GITHUB_TOKEN": GITHUB_TOKEN,
+        "INVOKE_U2NETP_GITHUB_ATTEMPTS": "2",
+        "INVOKE_U2NETP_GITHUB_BACKOFF_SECONDS": "0.01",
+    }
+    args = ("attach", "--dist", str(signed), "--repo", REPO, "--tag", TAG, "--trust-config", str(trust_config))
+    result = run_cli(*args, "--api-url", f"http://127.0.0.1:{port}/api/v3", env_override=env)
+    assert result.returncode == 1
+    assert "retry 1 of 1" in result.stdout and "(127.0.0.1)" in result.stdout
+    (line,) = result.stderr.splitlines()
+    assert "still failing after 2 attempts" in line and "host 127.0.0.1" in line
 
 
 def test_no_token_means_no_request(github, signed, instance):
@@ -336,6 +381,7 @@ def test_download_then_verify_passes_and_catches_a_tampered_remote(github, signe
         verify_release(tampered, EXPECTED, instance, audited_pins_of(fetched))
 
 
+@pytest.mark.slow
 def test_command_line_attach_download_and_verify_never_show_the_token(github, signed, trust_config, tmp_path, pristine):
     env = {
         **without_ambient_credentials(),
@@ -343,6 +389,7 @@ def test_command_line_attach_download_and_verify_never_show_the_token(github, si
         "GITHUB_TOKEN": GITHUB_TOKEN,
         "GITHUB_API_URL": github.url,
         "INVOKE_U2NETP_GITHUB_BACKOFF_SECONDS": "0.01",
+        "INVOKE_U2NETP_GITHUB_MAX_WAIT_SECONDS": "0.01",  # the 429's Retry-After: 1, capped
     }
     github.fail("rate_limit_429")
     attached = run_cli(
@@ -438,6 +485,7 @@ print("GROWTH_KIB", high_water_kib() - before)
 """
 
 
+@pytest.mark.slow
 def test_a_300_mb_asset_uploads_with_flat_memory(github, tmp_path):
     github.add_release(TAG)
     big = tmp_path / "big.bin"
@@ -463,6 +511,7 @@ def test_a_300_mb_asset_uploads_with_flat_memory(github, tmp_path):
     assert asset.size == 300 << 20 and asset.state == "uploaded"
 
 
+@pytest.mark.slow
 def test_invoke_release_end_to_end_stops_at_a_failure_and_a_rerun_converges(
     github, checkout, trust_config, sigstore_stack, tmp_path
 ):

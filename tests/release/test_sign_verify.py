@@ -242,6 +242,7 @@ def test_no_token_in_a_non_interactive_shell_fails_at_once(dist, trust_config):
     assert not any((dist / name).exists() for name in BUNDLES)
 
 
+@pytest.mark.slow
 def test_command_line_sign_and_verify_never_show_the_token(dist, trust_config, sigstore_stack, pristine):
     token = sigstore_stack.token(RELEASE_IDENTITY)
     env = {**without_ambient_credentials(), **fixture_pin_env(pristine), "SIGSTORE_ID_TOKEN": token}
@@ -263,7 +264,7 @@ def test_command_line_sign_and_verify_never_show_the_token(dist, trust_config, s
         },
     )
     assert verified.returncode == 0, verified.stderr
-    assert "verify: all checks passed" in verified.stdout and "ok  onnx metadata" in verified.stdout
+    assert "verify: all checks passed" in verified.stdout and "ok    onnx metadata" in verified.stdout
     secret_parts = [token, *token.split(".")]
     for output in (signed, again, verified):
         assert not any(part in output.stdout + output.stderr for part in secret_parts)
@@ -295,6 +296,7 @@ def test_verify_needs_to_know_the_signer(signed, trust_config):
     assert result.returncode == 1 and "pass --cert-identity" in result.stderr
 
 
+@pytest.mark.slow
 def test_verify_does_not_import_torch_and_console_script_works(signed, trust_config, pristine, tmp_path):
     argv = [
         "verify",
@@ -307,7 +309,7 @@ def test_verify_does_not_import_torch_and_console_script_works(signed, trust_con
         "--cert-oidc-issuer",
         GITHUB_ISSUER,
         "--pins",
-        str(pins_file(pristine, tmp_path)),
+        str(pins_file(pristine.pin, tmp_path)),
     ]
     probe = (
         "import sys\n"

@@ -73,7 +73,9 @@ def workspace(tmp_path) -> Workspace:
 
 
 def attach_lib(github, dist, instance, pins, **options):
-    client = GitHubClient(api_url=github.url, repo=REPO, token=GITHUB_TOKEN, retry=FAST)
+    client = GitHubClient(
+        api_url=github.url, repo=REPO, token=GITHUB_TOKEN, retry=FAST, clock=Clock(sleep=lambda _: None)
+    )
     target = ReleaseTarget(repo=REPO, tag=TAG, api_url=github.url, token=GITHUB_TOKEN)
     return attach_release(dist, target, EXPECTED, instance, client, pins=pins, **options)
 
@@ -333,7 +335,8 @@ def test_replace_with_corrupted_uploads_and_no_digests_changes_nothing_published
 def test_a_demo_build_is_refused_by_attach_and_flagged_by_verify(
     github, dist, instance, pins, sigstore_stack, trust_config, pristine, tmp_path
 ):
-    from mirror.pipeline import run_export, run_manifest
+    from mirror.manifest_step import run_manifest
+    from mirror.pipeline import run_export
     from release.signing import sign_release
     from tests.helpers import settings_for
 

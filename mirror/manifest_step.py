@@ -1,0 +1,253 @@
+"""The manifest step: cross-check the ONNX in dist against its inputs, then write the manifest.
+
+The manifest is the signed statement of where the ONNX came from: every input and output with
+its sha256, the export settings and the validation it passed, in canonical JSON with no
+absolute path and no time (unless SOURCE_DATE_EPOCH sets one).
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .atomic import write_files_atomic
+from .errors import CheckpointError, ManifestError
+from .hashing import sha256_bytes
+from .license import SPDX_ID
+from .manifest import SCHEMA_ID, manifest_bytes
+from .metadata import CROSS_CHECKED, INPUT_NAME, OPSET, OUTPUT_NAME, TRACE_HEIGHT, TRACE_WIDTH, compare, read_metadata
+from .pipeline import (
+    ExportResult,
+    Inputs,
+    Report,
+    audit_inputs,
+    expected_metadata,
+    load_head,
+    silent,
+    timed_step,
+    validate_model,
+)
+from .provenance import FileRecord, run_provenance
+from .settings import MODEL_ID, ExportSettings, licence_copy_name, printable_path
+from .upstream import UpstreamAudit
+
+
+@dataclass(frozen=True)
+class ManifestResult:
+    path: Path
+    sha256: str
+    document: dict[str, Any]
+
+
+def _checkpoint_location(settings: ExportSettings) -> tuple[str, Path, str]:
+    """(root name, root, relative path) of the checkpoint: inside the checkout if it is there."""
+    checkpoint = settings.checkpoint.resolve()
+    try:
+        location = "upstream", settings.upstream, checkpoint.relative_to(settings.upstream.resolve()).as_posix()
+    except ValueError:
+        # Outside the checkout only the file name is recorded: its directory is machine-specific.
+        location = "checkpoint_dir", settings.checkpoint.parent, settings.checkpoint.name
+    try:
+        location[2].encode("utf-8")
+    except UnicodeEncodeError:
+        raise CheckpointError(
+            f"{printable_path(settings.checkpoint)}: its name is not valid UTF-8, and the manifest records it; "
+            "rename the file"
+        ) from None
+    return location
+
+
+def _argv(settings: ExportSettings, checkpoint: FileRecord) -> list[str]:
+    # The `invoke manifest` command line that reproduces this step, whoever ran it (the
+    # entrypoint says who), with the machine-specific roots named, not spelled out.
+    argv = [
+        "invoke",
+        "manifest",
+        "--upstream",
+        "<upstream>",
+        "--checkpoint",
+        f"<{checkpoint.root}>/{checkpoint.path}",
+        "--dist",
+        "<dist>",
+        "--tolerance",
+        repr(settings.tolerance),
+    ]
+    if settings.allow_unpinned:
+        argv.append("--allow-unpinned")
+    return argv
+
+
+def _licence_copies(settings: ExportSettings, audit: UpstreamAudit) -> dict[Path, tuple[FileRecord, bytes]]:
+    """The upstream licence (and NOTICE) as dist files: Apache-2.0 redistribution needs them beside the model."""
+    copies = {}
+    for kind, relative, sha256 in (
+        ("LICENSE", audit.license_path, audit.license_sha256),
+        ("NOTICE", audit.notice_path, audit.notice_sha256),
+    ):
+        if relative is None or sha256 is None:
+            continue
+        data = (audit.root / relative).read_bytes()
+        if sha256_bytes(data) != sha256:
+            raise ManifestError(f"{audit.root / relative}: changed during the run; run again")
+        target = settings.dist / licence_copy_name(kind)
+        copies[target] = (FileRecord(kind.lower(), "dist", target.name, sha256, len(data)), data)
+    return copies
+
+
+def _toolchain() -> dict[str, str]:
+    import numpy
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": numpy.__version__,
+        "u2netp_mirror": __version__,
+    }
+
+
+def _read_onnx(settings: ExportSettings, export: ExportResult | None) -> bytes:
+    onnx_path = settings.onnx_path
+    if not onnx_path.is_file():
+        raise ManifestError(f"{onnx_path}: no ONNX here; run `invoke export` first")
+    # Read and hash once: these bytes are what is checked, validated and recorded.
+    model_bytes = onnx_path.read_bytes()
+    if export is not None and export.onnx_sha256 != sha256_bytes(model_bytes):
+        raise ManifestError(f"{onnx_path}: changed since it was exported; run `invoke export` again")
+    return model_bytes
+
+
+def _cross_check(settings: ExportSettings, inputs: Inputs, model_bytes: bytes, report: Report) -> dict[str, str]:
+    """The ONNX's embedded metadata, once it agrees with these inputs."""
+    with timed_step(report, "cross-check ONNX metadata") as detail:
+        try:
+            found = read_metadata(model_bytes)
+        except ValueError as exc:
+            raise ManifestError(
+                f"{settings.onnx_path}: not a readable ONNX model ({exc}); run `invoke export` again"
+            ) from None
+        expected = {key: value for key, value in expected_metadata(settings, inputs).items() if key in CROSS_CHECKED}
+        differences = compare(found, expected)
+        if differences:
+            raise ManifestError(
+                f"{settings.onnx_path}: was exported from other inputs ({'; '.join(differences)}); "
+                "run `invoke export` with these inputs first"
+            )
+        detail.append(f"{len(expected)} fields agree")
+    return found
+
+
+def _input_records(settings: ExportSettings, inputs: Inputs) -> list[FileRecord]:
+    """run_provenance's inputs: the upstream files, then the checkpoint."""
+    audit = inputs.audit
+    checkpoint_root, checkpoint_dir, checkpoint_path = _checkpoint_location(settings)
+    records = [
+        FileRecord.of("upstream_module", "upstream", audit.root, audit.module_path, audit.module_sha256),
+        FileRecord.of("license", "upstream", audit.root, audit.license_path, audit.license_sha256),
+    ]
+    if audit.notice_path and audit.notice_sha256:
+        records.append(FileRecord.of("notice", "upstream", audit.root, audit.notice_path, audit.notice_sha256))
+    records.append(
+        FileRecord.of("checkpoint", checkpoint_root, checkpoint_dir, checkpoint_path, inputs.checkpoint_sha256)
+    )
+    return records
+
+
+def _upstream_section(settings: ExportSettings, inputs: Inputs, checkpoint_path: str) -> dict[str, Any]:
+    audit = inputs.audit
+    return {
+        "repo": settings.pin.repo_url,
+        "commit": audit.commit,
+        "module_path": audit.module_path,
+        "module_sha256": audit.module_sha256,
+        "checkpoint_path": checkpoint_path,
+        "checkpoint_sha256": inputs.checkpoint_sha256,
+        "license_path": audit.license_path,
+        "license_sha256": audit.license_sha256,
+        "license_spdx": SPDX_ID,
+        "notice_present": audit.notice_path is not None,
+        "notice_sha256": audit.notice_sha256,
+        "pinned": audit.pinned,
+        "allow_unpinned": settings.allow_unpinned,
+        "pin": {
+            "source": settings.pin.source,
+            "commit": settings.pin.commit,
+            "module_sha256": settings.pin.module_sha256,
+            "license_sha256": settings.pin.license_sha256,
+            "checkpoint_sha256": settings.pin.checkpoint_sha256 or None,
+        },
+    }
+
+
+def _export_section(found: dict[str, str]) -> dict[str, Any]:
+    return {
+        "opset": OPSET,
+        "height": TRACE_HEIGHT,
+        "width": TRACE_WIDTH,
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "dynamic_axes": ["batch", "height", "width"],
+        "selected_upstream_output": found.get("selected_output", ""),
+        "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+        "metadata_written": found,
+    }
+
+
+def run_manifest(
+    settings: ExportSettings, report: Report = silent, export: ExportResult | None = None
+) -> ManifestResult:
+    """Re-hash the inputs, cross-check the ONNX in dist against them, write the manifest.
+
+    ``export`` (the result of ``run_export`` in the same process) saves re-auditing and
+    re-validating; without it the ONNX in dist is validated against torch again.  The manifest
+    and the licence copies it records are written together: all of them, or none.
+    """
+    settings.check()
+    model_bytes = _read_onnx(settings, export)
+    inputs = export.inputs if export is not None else audit_inputs(settings, report)
+    found = _cross_check(settings, inputs, model_bytes, report)
+    if export is not None:
+        validation = export.validation
+    else:
+        head = load_head(settings, inputs, report)
+        validation = validate_model(settings, model_bytes, head, str(settings.onnx_path), report)
+    input_records = _input_records(settings, inputs)
+    checkpoint = input_records[-1]
+    onnx_sha256 = sha256_bytes(model_bytes)
+    onnx_record = FileRecord("onnx", "dist", settings.onnx_path.name, onnx_sha256, len(model_bytes))
+    licence_copies = _licence_copies(settings, inputs.audit)
+    document = {
+        "schema": SCHEMA_ID,
+        "model_id": MODEL_ID,
+        "build_kind": settings.build_kind,
+        "upstream": _upstream_section(settings, inputs, checkpoint.path),
+        "export": _export_section(found),
+        "outputs": {"onnx_path": onnx_record.path, "onnx_sha256": onnx_sha256, "onnx_size": onnx_record.size},
+        "validation": validation.as_dict(),
+        "toolchain": _toolchain(),
+        "run_provenance": run_provenance(
+            entrypoint=settings.entrypoint,
+            argv=_argv(settings, checkpoint),
+            args={
+                "allow_unpinned": settings.allow_unpinned,
+                "tolerance": settings.tolerance,
+                "seed": settings.seed,
+                "validation_shapes": [list(shape) for shape in settings.validation_shapes],
+            },
+            inputs=input_records,
+            outputs=[onnx_record, *(record for record, _ in licence_copies.values())],
+        ),
+    }
+    with timed_step(report, "write") as detail:
+        data = manifest_bytes(settings.manifest_path, document)
+        write_files_atomic({settings.manifest_path: data, **{p: copy for p, (_, copy) in licence_copies.items()}})
+        names = ", ".join(path.name for path in licence_copies)
+        detail.append(f"{settings.manifest_path} ({len(data):,} bytes) and {names}")
+    return ManifestResult(settings.manifest_path, sha256_bytes(data), document)

@@ -1,0 +1,148 @@
+"""A release made without torch: what the operator's tests verify on the base install.
+
+The ONNX here is a protobuf ModelProto holding only the embedded metadata (verify reads that,
+and hashes the bytes; it never runs the model), and the manifest is filled in by hand the way
+the manifest step would for such a file.  Everything is signed for real by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from mirror import __version__
+from mirror.fixture import fixture_text
+from mirror.jsonio import canonical_json
+from mirror.manifest import SCHEMA_ID
+from mirror.metadata import INPUT_NAME, OPSET, OUTPUT_NAME, TRACE_HEIGHT, TRACE_WIDTH, build_metadata
+from mirror.settings import MANIFEST_NAME, MODEL_ID, ONNX_NAME, UpstreamPin, licence_copy_name
+
+LICENCE = fixture_text("apache-2.0.txt").encode("utf-8")
+PINS = UpstreamPin(
+    repo_url="https://github.com/xuebinqin/U-2-Net",
+    commit="5" * 40,
+    module_sha256="6" * 64,
+    license_sha256=hashlib.sha256(LICENCE).hexdigest(),
+    checkpoint_sha256="7" * 64,
+)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def model_bytes(metadata: dict[str, str]) -> bytes:
+    """A ModelProto: ir_version 8, a producer name, and ``metadata`` as metadata_props (field 14)."""
+    proto = _varint(1 << 3) + _varint(8) + _field(2, b"u2netp-mirror synthetic")
+    for key, value in metadata.items():
+        proto += _field(14, _field(1, key.encode()) + _field(2, value.encode()))
+    return proto
+
+
+def _record(role: str, root: str, path: str, data_sha256: str, size: int) -> dict[str, Any]:
+    return {"role": role, "root": root, "path": path, "sha256": data_sha256, "size": size}
+
+
+def write_release(dist: Path, pins: UpstreamPin = PINS, build_kind: str = "audited") -> None:
+    """ONNX, manifest and licence copy in ``dist``, as an export and manifest of ``pins`` would leave them."""
+    metadata = build_metadata(
+        upstream_repo=pins.repo_url,
+        upstream_commit=pins.commit,
+        upstream_module_sha256=pins.module_sha256,
+        upstream_pinned=True,
+        checkpoint_sha256=pins.checkpoint_sha256,
+        license_spdx="Apache-2.0",
+        torch_version="2.13.0+cpu",
+        onnx_version="1.23.2",
+        selected_output="d0",
+        build_kind=build_kind,
+    )
+    onnx = model_bytes(metadata)
+    onnx_sha256 = hashlib.sha256(onnx).hexdigest()
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / ONNX_NAME).write_bytes(onnx)
+    (dist / licence_copy_name("LICENSE")).write_bytes(LICENCE)
+    shapes = [[1, 320, 320], [1, 45, 77], [2, 64, 48]]
+    document = {
+        "schema": SCHEMA_ID,
+        "model_id": MODEL_ID,
+        "build_kind": build_kind,
+        "upstream": {
+            "repo": pins.repo_url,
+            "commit": pins.commit,
+            "module_path": "model/u2net.py",
+            "module_sha256": pins.module_sha256,
+            "checkpoint_path": "saved_models/u2netp/u2netp.pth",
+            "checkpoint_sha256": pins.checkpoint_sha256,
+            "license_path": "LICENSE",
+            "license_sha256": pins.license_sha256,
+            "license_spdx": "Apache-2.0",
+            "notice_present": False,
+            "notice_sha256": None,
+            "pinned": True,
+            "allow_unpinned": False,
+            "pin": {
+                "source": "config",
+                "commit": pins.commit,
+                "module_sha256": pins.module_sha256,
+                "license_sha256": pins.license_sha256,
+                "checkpoint_sha256": pins.checkpoint_sha256,
+            },
+        },
+        "export": {
+            "opset": OPSET,
+            "height": TRACE_HEIGHT,
+            "width": TRACE_WIDTH,
+            "input_name": INPUT_NAME,
+            "output_name": OUTPUT_NAME,
+            "dynamic_axes": ["batch", "height", "width"],
+            "selected_upstream_output": "d0",
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "metadata_written": metadata,
+        },
+        "outputs": {"onnx_path": ONNX_NAME, "onnx_sha256": onnx_sha256, "onnx_size": len(onnx)},
+        "validation": {
+            "onnx_checker": "onnx.checker.check_model(full_check=True)",
+            "runtime": "onnxruntime 1.32.0 CPUExecutionProvider",
+            "reference": "torch eager d0",
+            "seed": 0,
+            "tolerance": 1e-5,
+            "shapes": [{"batch": b, "height": h, "width": w, "max_abs_diff": 1e-6} for b, h, w in shapes],
+            "max_abs_diff": 1e-6,
+            "passed": True,
+        },
+        "toolchain": {
+            "python": "3.11.7",
+            "torch": metadata["torch_version"],
+            "onnx": metadata["onnx_version"],
+            "onnxruntime": "1.32.0",
+            "numpy": "2.4.6",
+            "u2netp_mirror": __version__,
+        },
+        "run_provenance": {
+            "schema": "ai-run-provenance-v1",
+            "entrypoint": "invoke manifest",
+            "argv": ["invoke", "manifest"],
+            "args": {"allow_unpinned": False, "tolerance": 1e-5, "seed": 0, "validation_shapes": shapes},
+            "inputs": [
+                _record("upstream_module", "upstream", "model/u2net.py", pins.module_sha256, 1),
+                _record("license", "upstream", "LICENSE", pins.license_sha256, len(LICENCE)),
+                _record("checkpoint", "upstream", "saved_models/u2netp/u2netp.pth", pins.checkpoint_sha256, 1),
+            ],
+            "outputs": [
+                _record("onnx", "dist", ONNX_NAME, onnx_sha256, len(onnx)),
+                _record("license", "dist", licence_copy_name("LICENSE"), pins.license_sha256, len(LICENCE)),
+            ],
+        },
+    }
+    (dist / MANIFEST_NAME).write_bytes(canonical_json(document))
