@@ -314,19 +314,48 @@ def test(c, pytest_args=""):
         c.run(f"{sys.executable} -m pytest {pytest_args}", pty=False)
 
 
-@task(help={**SIGSTORE_HELP, **TOKEN_HELP}, auto_shortflags=False)
-def sign(c, dist=None, identity_token=None, identity_token_file=None, staging=False, trust_config=None):
-    """Sign the ONNX and the manifest with Sigstore (keyless), verifying each new bundle."""
+SIGN_HELP = {
+    **SIGSTORE_HELP,
+    **TOKEN_HELP,
+    **IDENTITY_HELP,
+    "repo": "OWNER/NAME whose release workflow verify will expect (default: u2netp.release.repo, "
+    "then $GITHUB_REPOSITORY)",
+    "tag": "the release tag verify will expect the workflow to have run on (default: u2netp.release.tag)",
+    "manifest_sha256": "refuse to sign unless the manifest has this sha256 (the build job's, in the release workflow)",
+}
+
+
+@task(help=SIGN_HELP, auto_shortflags=False)
+def sign(
+    c,
+    dist=None,
+    identity_token=None,
+    identity_token_file=None,
+    cert_identity=None,
+    cert_identity_regexp=None,
+    cert_oidc_issuer=None,
+    repo=None,
+    tag=None,
+    manifest_sha256=None,
+    staging=False,
+    trust_config=None,
+):
+    """Sign the ONNX, the manifest and the provenance statement (keyless); refuse a token verify would reject."""
     start = time.perf_counter()
     with _one_line_errors():
         from release.signing import sign_release
 
+        expected = _expected_signer(c, (cert_identity, cert_identity_regexp, cert_oidc_issuer), repo, tag)
         instance = _instance(c, staging, trust_config)
         signed = sign_release(
-            Path(dist or c.config.u2netp.dist), instance, _identity_token(identity_token, identity_token_file)
+            Path(dist or c.config.u2netp.dist),
+            instance,
+            _identity_token(identity_token, identity_token_file),
+            expected=expected,
+            manifest_sha256=manifest_sha256,
         )
     _report_signed(signed)
-    _say(f"sign: {len(signed)} bundles with {instance.label} ({_timed(start)})")
+    _say(f"sign: {len(signed)} bundles with {instance.label}, for {expected.label} ({_timed(start)})")
 
 
 def _identity_token(identity_token: str | None, identity_token_file: str | None) -> str | None:
@@ -353,6 +382,7 @@ def _report_signed(signed: list[Any]) -> None:
         **GITHUB_HELP,
         "offline": "use the Sigstore trust root cached by an earlier online run (no TUF refresh)",
         "allow_unpinned": "accept a release that is not the audited model (a demo or unpinned build), with a warning",
+        "no_provenance": "do not require the signed provenance (only for releases made before u2netp-mirror 0.2.0)",
     },
     auto_shortflags=False,
 )
@@ -369,6 +399,7 @@ def verify(
     trust_config=None,
     offline=False,
     allow_unpinned=False,
+    no_provenance=False,
     timeout=UNSET_SECONDS,
 ):
     """Verify release files (downloading them first with --repo/--tag): signatures, signer, hashes, pins."""
@@ -388,6 +419,7 @@ def verify(
             instance=_instance(c, staging, trust_config, offline),
             pins=_pins(c),
             allow_unpinned=allow_unpinned,
+            provenance=not no_provenance,
             target=target,
             retry=_retry_policy(c, timeout),
         )
@@ -511,7 +543,8 @@ def release(
         _say("release: manifest")
         run_manifest(settings, report=_indent, export=exported)
         _say("release: sign")
-        _report_signed(sign_release(settings.dist, _instance(c, staging, trust_config), token))
+        expected = _expected_signer(c, identity, target.repo, target.tag)
+        _report_signed(sign_release(settings.dist, _instance(c, staging, trust_config), token, expected=expected))
         _say("release: attach")
         options = {
             "draft": draft,
@@ -544,7 +577,24 @@ def _dry_release(settings: ExportSettings) -> None:
     _say(f"release: dry run: would write {settings.onnx_path} and {settings.manifest_path}, sign both, then attach")
 
 
-namespace = Collection(export, manifest, sign, attach, release, verify, demo, fetch_upstream, test)
+@task(auto_shortflags=False)
+def lock(c):
+    """Refresh requirements/publish.lock: the release workflow's publish job installs it with hashes."""
+    # Only PyPI, whatever the machine's pip config says (a local wheel cache would put hashes of
+    # its own files in the lock, which the runner could never match).
+    env = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_INDEX_URL": "https://pypi.org/simple"}
+    with c.cd(str(ROOT)):
+        c.run(
+            f"{sys.executable} -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras "
+            "--no-emit-index-url --no-emit-find-links --output-file requirements/publish.lock "
+            "pyproject.toml requirements/publish.in",
+            env=env,
+            pty=False,
+        )
+    _say("lock: requirements/publish.lock (review the diff, then commit it)")
+
+
+namespace = Collection(export, manifest, sign, attach, release, verify, demo, fetch_upstream, test, lock)
 namespace.configure(shipped_defaults())
 
 

@@ -363,6 +363,7 @@ def bench_verify(fixture, scratch: Path, repeat: int, env: dict[str, str]) -> Ro
     from mirror.manifest_step import run_manifest
     from mirror.pipeline import run_export
     from mirror.settings import ExportSettings
+    from release.checks import ExpectedSigner
     from release.instance import SigstoreInstance
     from release.signing import sign_release
 
@@ -377,7 +378,8 @@ def bench_verify(fixture, scratch: Path, repeat: int, env: dict[str, str]) -> Ro
         run_manifest(settings, export=run_export(settings))
         pins_file = scratch / "pins.json"
         pins_file.write_text(json.dumps({"u2netp": {"pin": env_pins(fixture)}}))
-        sign_release(dist, SigstoreInstance(trust_config=trust), stack.token(IDENTITY))
+        signer = ExpectedSigner(issuer=ISSUER, identity=IDENTITY)
+        sign_release(dist, SigstoreInstance(trust_config=trust), stack.token(IDENTITY), expected=signer)
         files = [str(dist / "u2netp_mirror_v1.onnx"), str(dist / "u2netp_mirror_v1.manifest.json")]
         ours, floor = alternate(
             lambda: run(

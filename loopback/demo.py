@@ -71,12 +71,14 @@ def _export(fixture: Fixture, release_dir: Path, say: Say) -> None:
     run_manifest(settings, report=_indented(say), export=exported)
 
 
-def _sign(stack: SigstoreStack, instance: SigstoreInstance, release_dir: Path, say: Say) -> None:
+def _sign(
+    stack: SigstoreStack, instance: SigstoreInstance, expected: ExpectedSigner, release_dir: Path, say: Say
+) -> None:
     from release.signing import sign_release
 
-    say("demo: sign (keyless, as the release workflow of the tag would)")
-    identity = str(shipped_defaults()["u2netp"]["sigstore"]["cert_identity"]).format(repo=REPO, tag=TAG)
-    for signed in sign_release(release_dir, instance, stack.token(identity, issuer=GITHUB_ISSUER)):
+    say("demo: sign the ONNX, the manifest and the provenance (keyless, as the tag's release workflow would)")
+    token = stack.token(expected.identity or "", issuer=GITHUB_ISSUER)
+    for signed in sign_release(release_dir, instance, token, expected=expected):
         say(f"  {signed.bundle.name}: signed by {signed.signer.identity}, Rekor log index {signed.log_index}")
 
 
@@ -136,7 +138,7 @@ def run_demo(scratch: Path, dist: Path, say: Say) -> DemoResult:
         say(f"demo: Sigstore stack at {stack.url}, GitHub Releases API at {github.url} (loopback only)")
         instance = SigstoreInstance(trust_config=trust_config)
         _export(fixture, release_dir, say)
-        _sign(stack, instance, release_dir, say)
+        _sign(stack, instance, expected, release_dir, say)
         release_url = _attach(github, instance, expected, fixture, release_dir, say)
         _verify(github, instance, expected, verified_dir, say)
     for title, directory in (("published", release_dir), ("downloaded and verified", verified_dir)):

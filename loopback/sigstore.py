@@ -393,29 +393,61 @@ class SigstoreStack:
 
     # -- Rekor v1 --------------------------------------------------------------------------
 
+    @staticmethod
+    def _canonical_entry(proposed: dict[str, Any]) -> bytes | None:
+        """Rekor's canonical form of a proposed entry (what it stores and signs), or None if unsupported."""
+        kind, version, spec = proposed.get("kind"), proposed.get("apiVersion"), proposed.get("spec", {})
+        if (kind, version) == ("hashedrekord", "0.0.1"):
+            return rfc8785.dumps(
+                {
+                    "apiVersion": "0.0.1",
+                    "kind": "hashedrekord",
+                    "spec": {
+                        "data": {
+                            "hash": {
+                                "algorithm": spec["data"]["hash"]["algorithm"],
+                                "value": spec["data"]["hash"]["value"],
+                            }
+                        },
+                        "signature": {
+                            "content": spec["signature"]["content"],
+                            "publicKey": {"content": spec["signature"]["publicKey"]["content"]},
+                        },
+                    },
+                }
+            )
+        if (kind, version) == ("dsse", "0.0.1"):
+            # Rekor keeps hashes of the envelope and its payload, and the signatures with their
+            # verifier, in place of the envelope itself.
+            content = spec["proposedContent"]
+            envelope = json.loads(content["envelope"])
+            (verifier,) = content["verifiers"]
+            return rfc8785.dumps(
+                {
+                    "apiVersion": "0.0.1",
+                    "kind": "dsse",
+                    "spec": {
+                        "envelopeHash": {
+                            "algorithm": "sha256",
+                            "value": hashlib.sha256(content["envelope"].encode()).hexdigest(),
+                        },
+                        "payloadHash": {
+                            "algorithm": "sha256",
+                            "value": hashlib.sha256(base64.b64decode(envelope["payload"])).hexdigest(),
+                        },
+                        "signatures": [
+                            {"signature": signature["sig"], "verifier": verifier}
+                            for signature in envelope["signatures"]
+                        ],
+                    },
+                }
+            )
+        return None
+
     def rekor(self, body: bytes) -> tuple[int, dict[str, Any]]:
-        proposed = json.loads(body)
-        if proposed.get("kind") != "hashedrekord" or proposed.get("apiVersion") != "0.0.1":
-            return 400, {"message": "only hashedrekord 0.0.1 is supported here"}
-        spec = proposed["spec"]
-        canonical = rfc8785.dumps(
-            {
-                "apiVersion": "0.0.1",
-                "kind": "hashedrekord",
-                "spec": {
-                    "data": {
-                        "hash": {
-                            "algorithm": spec["data"]["hash"]["algorithm"],
-                            "value": spec["data"]["hash"]["value"],
-                        }
-                    },
-                    "signature": {
-                        "content": spec["signature"]["content"],
-                        "publicKey": {"content": spec["signature"]["publicKey"]["content"]},
-                    },
-                },
-            }
-        )
+        canonical = self._canonical_entry(json.loads(body))
+        if canonical is None:
+            return 400, {"message": "only hashedrekord 0.0.1 and dsse 0.0.1 are supported here"}
         with self._lock:
             self.leaves.append(_leaf_hash(canonical))
             index, leaves = len(self.leaves) - 1, list(self.leaves)

@@ -28,8 +28,10 @@ def bundle_name(name: str) -> str:
     return name + BUNDLE_SUFFIX
 
 
+# The signed in-toto statement (SLSA provenance) over the release files.
+PROVENANCE_NAME = f"{MODEL_ID}.provenance{BUNDLE_SUFFIX}"
 # What a new ONNX makes stale: the manifest that describes the old one and the signatures.
-OUTPUTS_OF_AN_EXPORT = (MANIFEST_NAME, bundle_name(ONNX_NAME), bundle_name(MANIFEST_NAME))
+OUTPUTS_OF_AN_EXPORT = (MANIFEST_NAME, bundle_name(ONNX_NAME), bundle_name(MANIFEST_NAME), PROVENANCE_NAME)
 # Where upstream's README tells users to put the U2NETP weights, relative to the checkout.
 CHECKPOINT_IN_CHECKOUT = Path("saved_models/u2netp/u2netp.pth")
 MODULE_IN_CHECKOUT = Path("model/u2net.py")

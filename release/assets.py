@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
 from mirror.manifest import load_manifest
-from mirror.settings import MANIFEST_NAME, ONNX_NAME, bundle_name, licence_copy_name
+from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, bundle_name, licence_copy_name
 
 from .errors import VerificationFailed
 
@@ -25,12 +26,13 @@ def bundle_path(path: Path) -> Path:
 RELEASE_FILES = (
     *SIGNED_NAMES,
     *(bundle_name(name) for name in SIGNED_NAMES),
+    PROVENANCE_NAME,
     licence_copy_name("LICENSE"),
     licence_copy_name("NOTICE"),
 )
 
 
-def licence_copies(manifest: dict[str, Any]) -> dict[str, str]:
+def licence_copies(manifest: Mapping[str, Any]) -> dict[str, str]:
     """The upstream licence files a release carries beside the model, by name, with the sha256
     the (signed) manifest records for each: LICENSE always, NOTICE when upstream has one."""
     upstream = manifest["upstream"]

@@ -24,9 +24,19 @@ from mirror import __version__
 from mirror.errors import MirrorError
 from mirror.git import GitError, run_git
 from mirror.hashing import sha256_file
-from mirror.settings import BUNDLE_SUFFIX, MANIFEST_NAME, MODEL_ID, ONNX_NAME, UpstreamPin, licence_copy_name
+from mirror.settings import (
+    BUNDLE_SUFFIX,
+    MANIFEST_NAME,
+    MODEL_ID,
+    ONNX_NAME,
+    PROVENANCE_NAME,
+    UpstreamPin,
+    bundle_name,
+    licence_copy_name,
+)
 
-from .assets import bundle_path, checked_manifest, licence_copies
+from .assets import checked_manifest, licence_copies
+from .attestation import read_statement, statement_subjects, subjects_of
 from .bundles import prehashed
 from .checks import ExpectedSigner, verify_release
 from .errors import AttachConflict, GitHubError
@@ -40,8 +50,8 @@ _CONTENT_TYPES = {".onnx": "application/octet-stream", ".json": "application/jso
 _MAX_BUNDLE_BYTES = 1 << 20
 
 
-# (bundle bytes, sha256 of the file it should sign) -> does it verify for the expected signer?
-BundleCheck = Callable[[bytes, str], bool]
+# (bundle's asset name, remote bundle bytes) -> is it as good a signature as ours?
+BundleCheck = Callable[[str, bytes], bool]
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,7 @@ def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
     partial release never offers an unsigned model."""
     manifest, onnx_sha256 = checked_manifest(dist)
     licences = licence_copies(manifest)
-    names = [MANIFEST_NAME, bundle_path(Path(MANIFEST_NAME)).name, bundle_path(Path(ONNX_NAME)).name, *licences]
+    names = [MANIFEST_NAME, bundle_name(MANIFEST_NAME), bundle_name(ONNX_NAME), PROVENANCE_NAME, *licences]
     assets = []
     for name in [*names, ONNX_NAME]:
         path = dist / name
@@ -160,19 +170,17 @@ class _RemoteContent:
         return self._bytes[remote.id]
 
 
-def _equivalent_signature(
-    content: _RemoteContent, remote: RemoteAsset, asset: LocalAsset, artifacts: dict[str, str], check: BundleCheck
-) -> bool:
-    """Whether a remote bundle with other bytes is an equally valid signature of the same file.
+def _equivalent_signature(content: _RemoteContent, remote: RemoteAsset, asset: LocalAsset, check: BundleCheck) -> bool:
+    """Whether a remote bundle with other bytes is an equally valid signature of the same files.
 
     Signing is not deterministic: a re-run on a fresh machine makes new bundles for the same
-    ONNX and manifest.  A remote bundle that verifies for our file and the expected signer is
-    as good as ours, so it is kept rather than reported as a conflict.
+    ONNX and manifest (and a new provenance statement, whose run details differ).  A remote
+    bundle that verifies for the expected signer and signs the same files is as good as ours,
+    so it is kept rather than reported as a conflict.
     """
-    artifact = asset.name.removesuffix(BUNDLE_SUFFIX)
-    if not asset.name.endswith(BUNDLE_SUFFIX) or artifact not in artifacts or remote.size > _MAX_BUNDLE_BYTES:
+    if not asset.name.endswith(BUNDLE_SUFFIX) or remote.size > _MAX_BUNDLE_BYTES:
         return False
-    return check(content.small(remote), artifacts[artifact])
+    return check(asset.name, content.small(remote))
 
 
 def make_plan(
@@ -186,7 +194,6 @@ def make_plan(
     by_name: dict[str, list[RemoteAsset]] = {}
     for remote in remote_assets:
         by_name.setdefault(remote.name, []).append(remote)
-    artifacts = {asset.name: asset.sha256 for asset in assets}
     plan = []
     for asset in assets:
         present = by_name.get(asset.name, [])
@@ -197,7 +204,7 @@ def make_plan(
             remote = uploaded[0]
             if content.sha256(remote) == asset.sha256:
                 plan.append(PlannedAsset(asset, "skip", asset.sha256, remote, starters))
-            elif _equivalent_signature(content, remote, asset, artifacts, check):
+            elif _equivalent_signature(content, remote, asset, check):
                 plan.append(PlannedAsset(asset, "skip", content.sha256(remote), remote, starters))
             else:
                 plan.append(PlannedAsset(asset, "replace" if replace else "conflict", asset.sha256, remote, starters))
@@ -324,18 +331,28 @@ def _publish(client: GitHubClient, release: RemoteRelease) -> RemoteRelease:
         raise
 
 
-def _bundle_check(instance: SigstoreInstance, expected: ExpectedSigner) -> BundleCheck:
+def _signature_equivalence(
+    instance: SigstoreInstance, expected: ExpectedSigner, manifest: dict[str, Any], assets: list[LocalAsset]
+) -> BundleCheck:
     verifier = Verifier(trusted_root=instance.client_trust_config.trusted_root)
     signer_policy = expected.policy()
+    artifacts = {asset.name: asset.sha256 for asset in assets}
+    subjects = subjects_of(manifest, artifacts[MANIFEST_NAME])
 
-    def bundle_verifies(data: bytes, artifact_sha256: str) -> bool:
+    def equivalent(name: str, data: bytes) -> bool:
+        artifact = name.removesuffix(BUNDLE_SUFFIX)
         try:
-            verifier.verify_artifact(prehashed(artifact_sha256), Bundle.from_json(data), signer_policy)
-        except (SigstoreError, ValueError):
+            bundle = Bundle.from_json(data)
+            if name == PROVENANCE_NAME:  # a statement over exactly our files, by the expected signer
+                return statement_subjects(read_statement(*verifier.verify_dsse(bundle, signer_policy))) == subjects
+            if artifact in artifacts:
+                verifier.verify_artifact(prehashed(artifacts[artifact]), bundle, signer_policy)
+                return True
+        except (SigstoreError, ValueError):  # a StatementError is a ValueError too
             return False
-        return True
+        return False
 
-    return bundle_verifies
+    return equivalent
 
 
 def _show_plan(
@@ -379,7 +396,7 @@ def attach_release(
         dist, target, expected, instance, pins, allow_unpinned=allow_unpinned, need_token=not dry_run
     )
     report(f"preflight: {len(assets)} assets present, signatures and pins verified, ONNX not tracked by git")
-    check = _bundle_check(instance, expected)
+    check = _signature_equivalence(instance, expected, manifest, assets)
     content = _RemoteContent(client)
     for _ in range(2):  # a second round only after losing the race to publish the tag
         release = client.find_release(target.tag)

@@ -8,6 +8,7 @@ prove they are the model that was audited, not a demo build or an unpinned exper
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,10 @@ from sigstore.verify import Verifier, policy
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
 from mirror.metadata import read_metadata
-from mirror.settings import MANIFEST_NAME, ONNX_NAME, UpstreamPin, bundle_name
+from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, UpstreamPin, bundle_name
 
 from .assets import bundle_path, checked_manifest, licence_copies
+from .attestation import StatementError, disagreements, read_statement, statement_subjects
 from .bundles import IdentityRegexp, prehashed, read_bundle, signer_identity
 from .errors import VerificationFailed
 from .instance import SigstoreInstance
@@ -82,6 +84,19 @@ class ExpectedSigner:
     @property
     def label(self) -> str:
         return f"{self.identity or '~' + (self.identity_regexp or '')} ({self.issuer})"
+
+    def admits(self, identity: str, issuer: str) -> bool:
+        """Whether a certificate for ``identity`` from ``issuer`` would pass this policy."""
+        if issuer != self.issuer:
+            return False
+        if self.identity is not None:
+            return identity == self.identity
+        try:
+            return re.fullmatch(self.identity_regexp or "", identity) is not None
+        except re.error as exc:
+            raise MirrorError(
+                f"--cert-identity-regexp {self.identity_regexp!r}: not a regular expression ({exc})"
+            ) from None
 
     @classmethod
     def choose(
@@ -172,11 +187,31 @@ def pin_disagreements(manifest: dict[str, Any], pins: UpstreamPin) -> list[str]:
     return problems
 
 
-def _files_present(dist: Path) -> str:
-    for name in (ONNX_NAME, MANIFEST_NAME, bundle_name(ONNX_NAME), bundle_name(MANIFEST_NAME)):
+# The first version that signs a provenance statement; releases made before it have none.
+PROVENANCE_SINCE = "0.2.0"
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _files_present(dist: Path, provenance: bool) -> str:
+    names = [ONNX_NAME, MANIFEST_NAME, bundle_name(ONNX_NAME), bundle_name(MANIFEST_NAME)]
+    for name in [*names, PROVENANCE_NAME] if provenance else names:
         if not (dist / name).is_file():
-            raise VerificationFailed("files present", f"{dist / name}: missing")
-    return "ONNX, manifest and both Sigstore bundles"
+            hint = (
+                " (--no-provenance only for releases made before u2netp-mirror 0.2.0)"
+                if name == PROVENANCE_NAME
+                else ""
+            )
+            raise VerificationFailed("files present", f"{dist / name}: missing{hint}")
+    return "ONNX, manifest, their Sigstore bundles" + (" and the signed provenance" if provenance else "")
 
 
 def _metadata_agrees(onnx_path: Path, manifest: dict[str, Any]) -> str:
@@ -194,8 +229,8 @@ def _metadata_agrees(onnx_path: Path, manifest: dict[str, Any]) -> str:
     return f"{len(metadata)} embedded fields agree with the manifest"
 
 
-def _licences_match(dist: Path, manifest: dict[str, Any]) -> str:
-    # The licence files are not signed themselves; the signed manifest records their hashes.
+def _licences_match(dist: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """The licence copies' sha256, once each is the file the (signed) manifest records."""
     licences = licence_copies(manifest)
     for name, expected_sha256 in licences.items():
         path = dist / name
@@ -203,7 +238,66 @@ def _licences_match(dist: Path, manifest: dict[str, Any]) -> str:
             raise VerificationFailed("licence files", f"{path}: missing (the release carries upstream's licence)")
         if sha256_file(path) != expected_sha256:
             raise VerificationFailed("licence files", f"{path}: is not the upstream licence file the manifest records")
-    return f"{', '.join(licences)} match the manifest's sha256"
+    return licences
+
+
+def _provenance_holds(
+    verifier: Verifier,
+    dist: Path,
+    expected: policy.VerificationPolicy,
+    manifest: dict[str, Any],
+    digests: dict[str, str],
+) -> str:
+    """The signed statement: same signer, its subjects are exactly these files, its build is the manifest's."""
+    path = dist / PROVENANCE_NAME
+    try:
+        bundle = read_bundle(path)
+        payload_type, payload = verifier.verify_dsse(bundle, expected)
+        statement = read_statement(payload_type, payload)
+    except MirrorError as exc:
+        raise VerificationFailed("provenance", str(exc)) from None
+    except (SigstoreError, requests.RequestException) as exc:
+        raise VerificationFailed("provenance", f"{path.name} does not verify: {printable(exc, 240)}") from None
+    except StatementError as exc:
+        raise VerificationFailed("provenance", f"{path.name}: {exc}") from None
+    try:
+        subjects = statement_subjects(statement)
+    except StatementError as exc:
+        raise VerificationFailed("provenance", f"{path.name}: {exc}") from None
+    for name, digest in digests.items():
+        if subjects.get(name) != digest:
+            said = f"sha256 {subjects[name][:16]}…" if name in subjects else "no subject"
+            raise VerificationFailed(
+                "provenance", f"the statement gives {name} {said}, the file has sha256 {digest[:16]}…"
+            )
+    if extra := sorted(set(subjects) - set(digests)):
+        raise VerificationFailed("provenance", f"the statement names files the release does not carry: {extra}")
+    if problems := disagreements(statement, manifest):
+        raise VerificationFailed("provenance", problems[0])
+    builder = statement["predicate"].get("runDetails", {}).get("builder", {}).get("id", "?")
+    return f"in-toto SLSA v1 statement over {len(subjects)} files, same signer, built by {printable(builder, 120)}"
+
+
+def _pins_hold(manifest: dict[str, Any], pins: UpstreamPin, allow_unpinned: bool) -> Check:
+    if problems := pin_disagreements(manifest, pins):
+        if not allow_unpinned:
+            raise VerificationFailed(
+                "audited pins", f"{problems[0]}; this is not the audited model (--allow-unpinned accepts it)"
+            )
+        more = f" (and {len(problems) - 1} more differences)" if len(problems) > 1 else ""
+        return Check("audited pins", f"WARNING: not the audited model: {problems[0]}{more}", warning=True)
+    return Check("audited pins", f"build {manifest['build_kind']}, upstream {manifest['upstream']['commit'][:12]}")
+
+
+def _skip_provenance(manifest: dict[str, Any]) -> Check:
+    made_by = str(manifest["toolchain"]["u2netp_mirror"])
+    if _version(made_by) >= _version(PROVENANCE_SINCE):
+        raise VerificationFailed(
+            "provenance",
+            f"this release was made by u2netp-mirror {printable(made_by, 20)}, which signs its provenance; "
+            f"--no-provenance is only for releases made before {PROVENANCE_SINCE}",
+        )
+    return Check("provenance", f"skipped: --no-provenance, a release made by u2netp-mirror {made_by}", warning=True)
 
 
 def verify_release(
@@ -213,40 +307,40 @@ def verify_release(
     pins: UpstreamPin,
     *,
     allow_unpinned: bool = False,
+    provenance: bool = True,
     on_check: Callable[[Check], None] = lambda check: None,
 ) -> list[Check]:
     """Run every check; raise ``VerificationFailed`` (naming the check) at the first failure.
 
     ``pins`` are the audited pins to hold the manifest to; ``allow_unpinned`` turns a mismatch
-    into a warning (a ``Check`` with ``warning=True``) instead of a failure.  ``on_check`` sees
-    each check as it passes, so a caller can show progress.
+    into a warning (a ``Check`` with ``warning=True``) instead of a failure.  ``provenance=False``
+    skips the signed provenance, for releases older than it only.  ``on_check`` sees each check
+    as it passes, so a caller can show progress.
     """
     passed: list[Check] = []
 
-    def record(name: str, detail: str, warning: bool = False) -> None:
-        passed.append(Check(name, detail, warning))
-        on_check(passed[-1])
+    def record(check: Check) -> None:
+        passed.append(check)
+        on_check(check)
 
     identity_policy = expected.policy()
-    record("files present", _files_present(dist))
+    record(Check("files present", _files_present(dist, provenance)))
     verifier = Verifier(trusted_root=instance.client_trust_config.trusted_root)
     onnx_path, manifest_path = dist / ONNX_NAME, dist / MANIFEST_NAME
-    onnx_sha256 = sha256_file(onnx_path)
-    for path, digest in ((onnx_path, onnx_sha256), (manifest_path, sha256_file(manifest_path))):
-        record(f"{path.name} signature", _signature_check(verifier, path, digest, identity_policy))
+    digests = {ONNX_NAME: sha256_file(onnx_path), MANIFEST_NAME: sha256_file(manifest_path)}
+    for name, digest in digests.items():
+        record(Check(f"{name} signature", _signature_check(verifier, dist / name, digest, identity_policy)))
 
-    manifest, _ = checked_manifest(dist, onnx_sha256)
-    record("manifest schema", manifest["schema"])
-    record("onnx sha256", f"{onnx_sha256} = manifest outputs.onnx_sha256")
-    record("onnx metadata", _metadata_agrees(onnx_path, manifest))
-    if problems := pin_disagreements(manifest, pins):
-        if not allow_unpinned:
-            raise VerificationFailed(
-                "audited pins", f"{problems[0]}; this is not the audited model (--allow-unpinned accepts it)"
-            )
-        more = f" (and {len(problems) - 1} more differences)" if len(problems) > 1 else ""
-        record("audited pins", f"WARNING: not the audited model: {problems[0]}{more}", warning=True)
+    manifest, _ = checked_manifest(dist, digests[ONNX_NAME])
+    record(Check("manifest schema", manifest["schema"]))
+    record(Check("onnx sha256", f"{digests[ONNX_NAME]} = manifest outputs.onnx_sha256"))
+    record(Check("onnx metadata", _metadata_agrees(onnx_path, manifest)))
+    record(_pins_hold(manifest, pins, allow_unpinned))
+    licences = _licences_match(dist, manifest)
+    record(Check("licence files", f"{', '.join(licences)} match the manifest's sha256"))
+    if provenance:
+        detail = _provenance_holds(verifier, dist, identity_policy, manifest, {**digests, **licences})
+        record(Check("provenance", detail))
     else:
-        record("audited pins", f"build {manifest['build_kind']}, upstream {manifest['upstream']['commit'][:12]}")
-    record("licence files", _licences_match(dist, manifest))
+        record(_skip_provenance(manifest))
     return passed

@@ -93,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the pins this version of u2netp-mirror ships)",
     )
     trust.add_argument(
+        "--no-provenance",
+        action="store_true",
+        help="do not require the signed provenance statement (only for releases made before u2netp-mirror 0.2.0)",
+    )
+    trust.add_argument(
         "--allow-unpinned",
         action="store_true",
         help="accept a release that is not the audited model (a demo or unpinned build), with a warning",
@@ -140,6 +145,7 @@ def _settings(args: argparse.Namespace):  # -> VerifySettings
         instance=SigstoreInstance(staging=args.staging, trust_config=args.trust_config, offline=args.offline),
         pins=_pins(args.pins),
         allow_unpinned=args.allow_unpinned,
+        provenance=not args.no_provenance,
         target=target,
         retry=RetryPolicy(
             attempts=int(github["attempts"]),

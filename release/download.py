@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from mirror.errors import MirrorError, OutputError
-from mirror.settings import MANIFEST_NAME, ONNX_NAME, licence_copy_name
+from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, bundle_name, licence_copy_name
 
-from .assets import RELEASE_FILES, bundle_path
+from .assets import RELEASE_FILES
 from .github import GitHubClient, Progress
 from .target import ReleaseTarget
 
@@ -29,27 +29,38 @@ T = TypeVar("T")
 REQUIRED = (
     ONNX_NAME,
     MANIFEST_NAME,
-    bundle_path(Path(ONNX_NAME)).name,
-    bundle_path(Path(MANIFEST_NAME)).name,
+    bundle_name(ONNX_NAME),
+    bundle_name(MANIFEST_NAME),
+    PROVENANCE_NAME,
     licence_copy_name("LICENSE"),
 )
 OPTIONAL = (licence_copy_name("NOTICE"),)
 
 
 def download_release(
-    target: ReleaseTarget, directory: Path, client: GitHubClient, progress: Progress = lambda *_: None
+    target: ReleaseTarget,
+    directory: Path,
+    client: GitHubClient,
+    progress: Progress = lambda *_: None,
+    *,
+    provenance: bool = True,
 ) -> list[str]:
-    """Download the release's assets into ``directory`` (each checked, then renamed in place)."""
+    """Download the release's assets into ``directory`` (each checked, then renamed in place).
+
+    ``provenance=False`` (for releases made before the signed provenance) makes it optional.
+    """
     release = client.find_release(target.tag)
     if release is None:
         raise MirrorError(
             f"{target.repo}: no release {target.tag} (drafts are visible only with a token that can see them)"
         )
     assets = {asset.name: asset for asset in client.list_assets(release) if asset.uploaded}
-    missing = [name for name in REQUIRED if name not in assets]
+    required = [name for name in REQUIRED if provenance or name != PROVENANCE_NAME]
+    optional = [*OPTIONAL, *([] if provenance else [PROVENANCE_NAME])]
+    missing = [name for name in required if name not in assets]
     if missing:
         raise MirrorError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)}")
-    wanted = [*REQUIRED, *(name for name in OPTIONAL if name in assets)]
+    wanted = [*required, *(name for name in optional if name in assets)]
     for name in wanted:
         # The file name is ours (REQUIRED, OPTIONAL), never the server's.
         client.download_asset(assets[name], directory / name, progress)
@@ -105,13 +116,15 @@ def fetch_verified(
     client: GitHubClient,
     verify: Callable[[Path], T],
     progress: Progress = lambda *_: None,
+    *,
+    provenance: bool = True,
 ) -> T:
     """Download the release beside ``dist``, ``verify`` the download, and move it into ``dist``.
 
     ``verify`` raises on any failed check; then nothing in ``dist`` changes.
     """
     with _staging_beside(dist) as staging:
-        names = download_release(target, staging, client, progress)
+        names = download_release(target, staging, client, progress, provenance=provenance)
         result = verify(staging)
         _promote(staging, names, dist)
     return result

@@ -1,9 +1,20 @@
-"""``invoke sign``: keyless Sigstore signatures for the ONNX and the manifest."""
+"""``sign``: keyless Sigstore signatures for the ONNX and the manifest, and the signed provenance.
+
+Three bundles: one per file (the ONNX, the manifest) and one DSSE envelope holding the in-toto
+statement over the release (``attestation.py``).  Before any request to Fulcio the identity
+token is held to the signer ``verify`` will demand for this release: signing with the wrong
+identity (the browser flow makes that easy, sigstore-python#567) fails here, not at the
+operator's.  Every new bundle is verified before it is written; a bundle that still verifies
+for the same content and signer is kept.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 from sigstore._internal.fulcio.client import FulcioClientError  # what sigstore-python raises for Fulcio's 4xx
@@ -14,10 +25,12 @@ from sigstore.verify import Verifier, policy
 from mirror.atomic import write_bytes_atomic
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
-from mirror.settings import MANIFEST_NAME, ONNX_NAME
+from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME
 
-from .assets import bundle_path, checked_manifest
+from .assets import bundle_path, checked_manifest, licence_copies
+from .attestation import StatementError, build_statement, read_statement, statement_subjects, subjects_of
 from .bundles import SignerIdentity, log_index, prehashed, read_bundle, signer_identity
+from .checks import ExpectedSigner
 from .errors import SigningError, VerificationFailed
 from .identity import certificate_identity, resolve_identity_token
 from .instance import SigstoreInstance
@@ -26,14 +39,32 @@ from .redact import printable
 
 @dataclass(frozen=True)
 class SignedFile:
-    path: Path
+    path: Path  # what is signed (for the provenance: the bundle itself, which holds the statement)
     bundle: Path
     signer: SignerIdentity
     log_index: int
     kept: bool  # an existing valid bundle was kept instead of signing again
 
 
-def _existing_bundle_is_current(verifier: Verifier, bundle: Path, digest: str, wanted: policy.Identity) -> bool:
+def _checked_dist(dist: Path, manifest_sha256: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The manifest, and the sha256 of every file to sign or name, once dist is consistent."""
+    try:
+        manifest, onnx_sha256 = checked_manifest(dist)
+    except VerificationFailed as exc:
+        raise SigningError(f"refusing to sign: {exc}") from None
+    found = sha256_file(dist / MANIFEST_NAME)
+    if manifest_sha256 is not None and found != manifest_sha256:
+        raise SigningError(
+            f"refusing to sign: {dist / MANIFEST_NAME} has sha256 {found[:16]}…, the build made "
+            f"{manifest_sha256[:16]}… (the files changed between the build and this job)"
+        )
+    for name, expected in licence_copies(manifest).items():
+        if not (dist / name).is_file() or sha256_file(dist / name) != expected:
+            raise SigningError(f"refusing to sign: {dist / name} is missing or is not the licence the manifest records")
+    return manifest, {ONNX_NAME: onnx_sha256, MANIFEST_NAME: found}
+
+
+def _artifact_bundle_is_current(verifier: Verifier, bundle: Path, digest: str, wanted: policy.Identity) -> bool:
     if not bundle.is_file():
         return False
     try:
@@ -43,56 +74,101 @@ def _existing_bundle_is_current(verifier: Verifier, bundle: Path, digest: str, w
     return True
 
 
-def sign_release(dist: Path, instance: SigstoreInstance, identity_token: str | None = None) -> list[SignedFile]:
-    """Sign dist's ONNX and manifest, writing ``<file>.sigstore.json`` beside each.
+def _provenance_is_current(verifier: Verifier, bundle: Path, subjects: dict[str, str], wanted: policy.Identity) -> bool:
+    """A provenance bundle is kept if it verifies for the signer and names exactly these files.
 
-    Refuses before asking for a token if the ONNX is not the one the manifest describes.
-    Every new bundle is verified against the identity in its own certificate before it is
-    written; an existing bundle that already verifies for this file and signer is kept.
+    Its run details may differ (another run of the same release): the files are what it attests.
     """
+    if not bundle.is_file():
+        return False
     try:
-        _, onnx_sha256 = checked_manifest(dist)
-    except VerificationFailed as exc:
-        raise SigningError(f"refusing to sign: {exc}") from None
+        statement = read_statement(*verifier.verify_dsse(read_bundle(bundle), wanted))
+        return statement_subjects(statement) == subjects
+    except (MirrorError, SigstoreError, StatementError):
+        return False
+
+
+def _refuse_unexpected_signer(token_identity: SignerIdentity, expected: ExpectedSigner) -> None:
+    if not expected.admits(token_identity.identity, token_identity.issuer):
+        raise SigningError(
+            f"the identity token is for {token_identity.identity} ({token_identity.issuer}), but verify will "
+            f"demand {expected.label}; refusing to sign (nothing was sent to Fulcio). Pass --cert-identity "
+            "(and --cert-oidc-issuer) to sign as yourself on purpose"
+        )
+
+
+def _sign_pending(
+    signer: Any,
+    verifier: Verifier,
+    dist: Path,
+    pending: dict[str, str],
+    statement: Any | None,
+) -> list[SignedFile]:
+    results = []
+    for name, digest in pending.items():
+        path = dist / name
+        signed = signer.sign_artifact(prehashed(digest))
+        who = signer_identity(signed.signing_certificate)
+        # Sign-then-verify: the bundle must verify for the identity it claims before it is written.
+        verifier.verify_artifact(prehashed(digest), signed, policy.Identity(identity=who.identity, issuer=who.issuer))
+        write_bytes_atomic(bundle_path(path), signed.to_json().encode("utf-8"))
+        results.append(SignedFile(path, bundle_path(path), who, log_index(signed), kept=False))
+    if statement is not None:
+        signed = signer.sign_dsse(statement)
+        who = signer_identity(signed.signing_certificate)
+        read_statement(*verifier.verify_dsse(signed, policy.Identity(identity=who.identity, issuer=who.issuer)))
+        path = dist / PROVENANCE_NAME
+        write_bytes_atomic(path, signed.to_json().encode("utf-8"))
+        results.append(SignedFile(path, path, who, log_index(signed), kept=False))
+    return results
+
+
+def sign_release(
+    dist: Path,
+    instance: SigstoreInstance,
+    identity_token: str | None = None,
+    *,
+    expected: ExpectedSigner,
+    manifest_sha256: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> list[SignedFile]:
+    """Sign dist's ONNX and manifest and the provenance statement over the release files.
+
+    Refuses before asking for a token if dist is not consistent (the ONNX and the licence copies
+    are the ones the manifest describes; the manifest has ``manifest_sha256`` when given), and
+    before any request to Fulcio if the token's identity is not one ``expected`` admits.
+    """
+    manifest, digests = _checked_dist(dist, manifest_sha256)
     token = resolve_identity_token(identity_token, instance)
     wanted = SignerIdentity(certificate_identity(token), token.issuer)
+    _refuse_unexpected_signer(wanted, expected)
     trust = instance.client_trust_config
     verifier = Verifier(trusted_root=trust.trusted_root)
+    same_signer = policy.Identity(identity=wanted.identity, issuer=wanted.issuer)
 
-    digests = {ONNX_NAME: onnx_sha256, MANIFEST_NAME: sha256_file(dist / MANIFEST_NAME)}
     results: list[SignedFile] = []
-    pending: list[str] = []
+    pending: dict[str, str] = {}
     for name, digest in digests.items():
         bundle = bundle_path(dist / name)
-        if _existing_bundle_is_current(
-            verifier, bundle, digest, policy.Identity(identity=wanted.identity, issuer=wanted.issuer)
-        ):
-            parsed = read_bundle(bundle)
-            results.append(SignedFile(dist / name, bundle, wanted, log_index(parsed), kept=True))
+        if _artifact_bundle_is_current(verifier, bundle, digest, same_signer):
+            results.append(SignedFile(dist / name, bundle, wanted, log_index(read_bundle(bundle)), kept=True))
         else:
-            pending.append(name)
-    if not pending:
-        return results
-
-    try:
-        context = SigningContext.from_trust_config(trust)
-        with context.signer(token, cache=True) as signer:
-            for name in pending:
-                path, digest = dist / name, digests[name]
-                signed = signer.sign_artifact(prehashed(digest))
-                who = signer_identity(signed.signing_certificate)
-                # Sign-then-verify: the bundle must verify for the identity it claims before
-                # anything is written.
-                verifier.verify_artifact(
-                    prehashed(digest), signed, policy.Identity(identity=who.identity, issuer=who.issuer)
-                )
-                write_bytes_atomic(bundle_path(path), signed.to_json().encode("utf-8"))
-                results.append(SignedFile(path, bundle_path(path), who, log_index(signed), kept=False))
-    except FulcioClientError as exc:
-        raise SigningError(
-            f"Fulcio ({instance.label}) refused to certify the identity {wanted.identity} from issuer "
-            f"{wanted.issuer}: {printable(exc, 200)}"
-        ) from None
-    except (SigstoreError, requests.RequestException) as exc:
-        raise SigningError(f"signing with {instance.label} failed: {printable(exc, 200)}") from None
-    return sorted(results, key=lambda signed: signed.path.name)
+            pending[name] = digest
+    provenance = dist / PROVENANCE_NAME
+    statement = None
+    if _provenance_is_current(verifier, provenance, subjects_of(manifest, digests[MANIFEST_NAME]), same_signer):
+        results.append(SignedFile(provenance, provenance, wanted, log_index(read_bundle(provenance)), kept=True))
+    else:
+        statement = build_statement(manifest, digests[MANIFEST_NAME], environ)
+    if pending or statement is not None:
+        try:
+            with SigningContext.from_trust_config(trust).signer(token, cache=True) as signer:
+                results += _sign_pending(signer, verifier, dist, pending, statement)
+        except FulcioClientError as exc:
+            raise SigningError(
+                f"Fulcio ({instance.label}) refused to certify the identity {wanted.identity} from issuer "
+                f"{wanted.issuer}: {printable(exc, 200)}"
+            ) from None
+        except (SigstoreError, StatementError, requests.RequestException) as exc:
+            raise SigningError(f"signing with {instance.label} failed: {printable(exc, 200)}") from None
+    return sorted(results, key=lambda signed: signed.bundle.name)

@@ -26,6 +26,8 @@ class VerifySettings:
     instance: SigstoreInstance
     pins: UpstreamPin
     allow_unpinned: bool = False
+    # False only for releases made before the signed provenance (u2netp-mirror 0.2.0).
+    provenance: bool = True
     # Download this release into dist first (through a staging directory); None: check dist as it is.
     target: ReleaseTarget | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -52,6 +54,7 @@ def run_verify(settings: VerifySettings, say: Callable[[str], None]) -> list[Che
             settings.instance,
             settings.pins,
             allow_unpinned=settings.allow_unpinned,
+            provenance=settings.provenance,
             on_check=lambda passed: say(show_check(passed)),
         )
 
@@ -72,4 +75,4 @@ def run_verify(settings: VerifySettings, say: Callable[[str], None]) -> list[Che
     )
     say(f"verify: downloading release {target.tag} of {target.repo}; it moves into {settings.dist} once verified")
     with transfer_progress("download") as progress:
-        return fetch_verified(target, settings.dist, client, check, progress)
+        return fetch_verified(target, settings.dist, client, check, progress, provenance=settings.provenance)

@@ -92,9 +92,9 @@ def instance(trust_config):
 def signed(dist, instance, sigstore_stack):
     """A private dist/ signed by the release workflow's identity on the loopback stack."""
     from release.signing import sign_release
-    from tests.helpers import RELEASE_IDENTITY
+    from tests.helpers import RELEASE_IDENTITY, signer_for
 
-    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     return dist
 
 

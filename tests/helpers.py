@@ -83,6 +83,17 @@ RELEASE_IDENTITY = (
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
 
+# What `invoke sign` is told about the release it signs for: verify will expect its workflow.
+FOR_RELEASE = ("--repo", "example/u2netp-mirror", "--tag", "u2netp-mirror-v1.0.0")
+
+
+def signer_for(identity: str = RELEASE_IDENTITY, issuer: str = GITHUB_ISSUER):
+    """The signer verify (and so sign) expects: by default the release workflow at the test tag."""
+    from release.checks import ExpectedSigner
+
+    return ExpectedSigner(issuer=issuer, identity=identity)
+
+
 def without_ambient_credentials() -> dict[str, str]:
     """os.environ minus everything that could hand sigstore a token (CI detection included)."""
     drop = (

@@ -53,17 +53,99 @@ def test_third_party_actions_are_pinned_by_commit(name):
         assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}", action), action
 
 
-def test_release_workflow_permissions_and_triggers():
+# What runs third-party code (upstream's model, torch, onnx) or fetches the unaudited checkpoint.
+UNTRUSTED_WORK = ("invoke export", "invoke manifest", "invoke release", "fetch-upstream", "curl ", "[export]", "torch")
+
+
+def _runs(job: dict) -> list[str]:
+    return [step.get("run", "") for step in job.get("steps", [])]
+
+
+def privilege_problems(workflow: dict) -> list[str]:
+    """Why a release workflow breaks the split by privilege (empty: it does not)."""
+    problems = []
+    if workflow.get("permissions") != {}:
+        problems.append("the workflow-level permissions are not {}")
+    for name, job in workflow["jobs"].items():
+        permissions = job.get("permissions")
+        if permissions is None:
+            problems.append(f"job {name} has no permissions of its own (it inherits the workflow's)")
+            permissions = {}
+        writes = permissions.get("id-token") == "write" or permissions.get("contents") == "write"
+        untrusted = [work for work in UNTRUSTED_WORK for run in _runs(job) if work in run]
+        if writes and untrusted:
+            problems.append(f"job {name} holds {permissions} and runs {sorted(set(untrusted))}")
+        hashed = ("--require-hashes", "--no-deps --no-build-isolation .")  # the project itself: no download
+        for run in _runs(job) if writes else []:
+            for line in run.splitlines():
+                if "pip install" in line and not any(option in line for option in hashed):
+                    problems.append(f"job {name} installs without hashes: {line.strip()}")
+    return problems
+
+
+def test_release_workflow_is_split_by_privilege():
     workflow = load("release.yml")
-    assert workflow["permissions"] == {"id-token": "write", "contents": "write"}
-    assert all("permissions" not in job for job in workflow["jobs"].values())
+    assert privilege_problems(workflow) == []
+    jobs = workflow["jobs"]
+    assert jobs["build"]["permissions"] == {"contents": "read"}
+    assert jobs["publish"]["permissions"] == {"id-token": "write", "contents": "write"}
+    assert jobs["publish"]["needs"] == "build"
+    build, publish = "\n".join(_runs(jobs["build"])), "\n".join(_runs(jobs["publish"]))
+    assert "invoke fetch-upstream" in build and "invoke export" in build and "invoke manifest" in build
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in build
+    assert "pip install --require-hashes -r requirements/publish.lock" in publish
+    assert "--manifest-sha256" in publish and "invoke sign" in publish and "invoke attach" in publish
+    uses = [step.get("uses", "") for step in jobs["publish"]["steps"]]
+    assert any(use.startswith("actions/download-artifact@") for use in uses)
+    text = (WORKFLOWS / "release.yml").read_text()
+    assert "INVOKE_U2NETP_EXPORT_REQUIRE_CHECKPOINT_PIN" in text
     triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as True
     assert triggers["push"] == {"tags": ["u2netp-mirror-v*"]}
     assert "workflow_dispatch" in triggers
-    text = (WORKFLOWS / "release.yml").read_text()
-    assert "invoke fetch-upstream" in text and "invoke release" in text
-    assert "INVOKE_U2NETP_EXPORT_REQUIRE_CHECKPOINT_PIN" in text
-    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        "workflow-level write permissions",
+        "export in the publish job",
+        "curl of the checkpoint in the publish job",
+        "an unhashed install in the publish job",
+        "the export extra in the publish job",
+        "id-token in the build job",
+    ],
+)
+def test_the_privilege_check_catches_each_mistake(spoil):
+    workflow = load("release.yml")
+    build, publish = workflow["jobs"]["build"], workflow["jobs"]["publish"]
+    if spoil == "workflow-level write permissions":
+        workflow["permissions"] = {"id-token": "write", "contents": "write"}
+    elif spoil == "export in the publish job":
+        publish["steps"].append({"run": "invoke export --dist dist"})
+    elif spoil == "curl of the checkpoint in the publish job":
+        publish["steps"].append({"run": "curl --fail -o u2netp.pth https://example.com/u2netp.pth"})
+    elif spoil == "an unhashed install in the publish job":
+        publish["steps"].append({"run": "python -m pip install rich"})
+    elif spoil == "the export extra in the publish job":
+        publish["steps"].append({"run": 'python -m pip install --require-hashes -e ".[export]"'})
+    elif spoil == "id-token in the build job":
+        build["permissions"] = {"contents": "read", "id-token": "write"}
+    assert privilege_problems(workflow) != []
+
+
+def test_the_publish_lock_pins_the_base_install_by_hash():
+    import tomllib
+
+    lock = (ROOT / "requirements" / "publish.lock").read_text()
+    pins = dict(re.findall(r"(?m)^([A-Za-z0-9_.-]+)==(\S+) \\$", lock))
+    assert pins, "no pinned requirement"
+    blocks = re.split(r"(?m)^(?=[A-Za-z0-9_.-]+==)", lock)[1:]
+    assert all("--hash=sha256:" in block for block in blocks)
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~\[ ]", requirement)[0].lower().replace("_", "-") for requirement in declared}
+    locked = {name.lower().replace("_", "-") for name in pins}
+    assert names | {"setuptools"} <= locked, names - locked
+    assert not {"torch", "onnx", "onnxruntime", "numpy"} & locked
 
 
 def test_default_verify_identity_is_this_workflow():

@@ -107,6 +107,7 @@ def test_demo_runs_the_whole_release_offline(tmp_path):
         "u2netp_mirror_v1.manifest.json.sigstore.json",
         "u2netp_mirror_v1.onnx",
         "u2netp_mirror_v1.onnx.sigstore.json",
+        "u2netp_mirror_v1.provenance.sigstore.json",
     ]
     assert files_in(tmp_path / "demo") == ["release", *(f"release/{n}" for n in release), "verified"] + [
         f"verified/{n}" for n in release
@@ -175,7 +176,7 @@ def test_every_task_and_option_is_documented():
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "checked 10" in result.stdout
+    assert "checked 11" in result.stdout
 
 
 # -- rough edges a new user hit ---------------------------------------------------------------

@@ -53,8 +53,13 @@ def _record(role: str, root: str, path: str, data_sha256: str, size: int) -> dic
     return {"role": role, "root": root, "path": path, "sha256": data_sha256, "size": size}
 
 
-def write_release(dist: Path, pins: UpstreamPin = PINS, build_kind: str = "audited") -> None:
-    """ONNX, manifest and licence copy in ``dist``, as an export and manifest of ``pins`` would leave them."""
+def write_release(
+    dist: Path, pins: UpstreamPin = PINS, build_kind: str = "audited", version: str = __version__
+) -> None:
+    """ONNX, manifest and licence copy in ``dist``, as an export and manifest of ``pins`` would leave them.
+
+    ``version`` is the u2netp-mirror that made it (embedded in the ONNX and the manifest).
+    """
     metadata = build_metadata(
         upstream_repo=pins.repo_url,
         upstream_commit=pins.commit,
@@ -67,6 +72,7 @@ def write_release(dist: Path, pins: UpstreamPin = PINS, build_kind: str = "audit
         selected_output="d0",
         build_kind=build_kind,
     )
+    metadata["exporter_version"] = version
     onnx = model_bytes(metadata)
     onnx_sha256 = hashlib.sha256(onnx).hexdigest()
     dist.mkdir(parents=True, exist_ok=True)
@@ -127,7 +133,7 @@ def write_release(dist: Path, pins: UpstreamPin = PINS, build_kind: str = "audit
             "onnx": metadata["onnx_version"],
             "onnxruntime": "1.32.0",
             "numpy": "2.4.6",
-            "u2netp_mirror": __version__,
+            "u2netp_mirror": version,
         },
         "run_provenance": {
             "schema": "ai-run-provenance-v1",

@@ -23,6 +23,7 @@ from tests.helpers import (
     files_in,
     fixture_pin_env,
     run_cli,
+    signer_for,
     without_ambient_credentials,
 )
 
@@ -32,6 +33,7 @@ ASSETS = {
     "u2netp_mirror_v1.manifest.json",
     "u2netp_mirror_v1.manifest.json.sigstore.json",
     "u2netp_mirror_v1.onnx.sigstore.json",
+    "u2netp_mirror_v1.provenance.sigstore.json",
     "u2netp_mirror_v1.LICENSE",
     "u2netp_mirror_v1.onnx",
 }
@@ -165,7 +167,7 @@ def _other_signed_dist(tmp_path, pristine, instance, sigstore_stack):
     write_checkpoint(pristine.root, checkpoint, seed=5)
     settings = settings_for(pristine, tmp_path / "other-dist", checkpoint=checkpoint)
     run_manifest(settings, export=run_export(settings))
-    sign_release(settings.dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    sign_release(settings.dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     return settings.dist
 
 
@@ -224,7 +226,7 @@ def test_fresh_signatures_of_the_same_files_are_not_a_conflict(github, signed, i
     attach(github, signed, instance)
     for bundle in signed.glob("*.sigstore.json"):
         bundle.unlink()  # a re-run on a fresh runner signs again: other bytes, same meaning
-    sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     result, _ = attach(github, signed, instance)
     assert {item.action for item in result.plan} == {"skip"}
 

@@ -21,7 +21,15 @@ from release.github import Clock, GitHubClient
 from release.signing import sign_release
 from release.target import ReleaseTarget
 from tests.conftest import GITHUB_TOKEN
-from tests.helpers import GITHUB_ISSUER, RELEASE_IDENTITY, ROOT, files_in, pins_file, without_ambient_credentials
+from tests.helpers import (
+    GITHUB_ISSUER,
+    RELEASE_IDENTITY,
+    ROOT,
+    files_in,
+    pins_file,
+    signer_for,
+    without_ambient_credentials,
+)
 from tests.release.synthetic import PINS, write_release
 
 pytestmark = pytest.mark.operator
@@ -48,7 +56,7 @@ def published(tmp_path, github, instance, sigstore_stack):
     """A synthetic release, signed by the release workflow's identity and published on the loopback GitHub."""
     dist = tmp_path / "maintainer"
     write_release(dist)
-    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     client = GitHubClient(api_url=github.url, repo=REPO, token=GITHUB_TOKEN, clock=Clock(sleep=lambda _: None))
     attach_release(
         dist,

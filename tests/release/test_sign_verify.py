@@ -15,23 +15,26 @@ from release.errors import IdentityTokenError, SigningError, VerificationFailed
 from release.instance import SigstoreInstance
 from release.signing import sign_release
 from tests.helpers import (
+    FOR_RELEASE,
     GITHUB_ISSUER,
     RELEASE_IDENTITY,
     fixture_pin_env,
     pins_file,
     run_cli,
+    signer_for,
     without_ambient_credentials,
 )
 
 ONNX = "u2netp_mirror_v1.onnx"
 MANIFEST = "u2netp_mirror_v1.manifest.json"
-BUNDLES = (f"{ONNX}.sigstore.json", f"{MANIFEST}.sigstore.json")
+PROVENANCE = "u2netp_mirror_v1.provenance.sigstore.json"
+BUNDLES = (f"{ONNX}.sigstore.json", f"{MANIFEST}.sigstore.json", PROVENANCE)
 LICENCE = "u2netp_mirror_v1.LICENSE"
 EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
 
 
 def test_sign_then_verify_round_trip(dist, instance, sigstore_stack, pins):
-    results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     assert [r.bundle.name for r in results] == sorted(BUNDLES)
     for result in results:
         assert not result.kept
@@ -49,6 +52,7 @@ def test_sign_then_verify_round_trip(dist, instance, sigstore_stack, pins):
         "onnx metadata",
         "audited pins",
         "licence files",
+        "provenance",
     ]
 
 
@@ -100,7 +104,7 @@ def _edit_manifest(dist: Path) -> None:
 
 
 def _swap_bundles(dist: Path) -> None:
-    first, second = (dist / name for name in BUNDLES)
+    first, second = (dist / name for name in BUNDLES[:2])
     data = first.read_bytes()
     first.write_bytes(second.read_bytes())
     second.write_bytes(data)
@@ -172,13 +176,8 @@ def test_trust_root_of_another_stack_fails(signed, tmp_path, pins):
 
 
 def test_signed_by_someone_else_fails_default_identity(dist, instance, sigstore_stack, pins):
-    sign_release(
-        dist,
-        instance,
-        sigstore_stack.token(
-            "https://github.com/mallory/fork/.github/workflows/release.yml@refs/tags/u2netp-mirror-v1.0.0"
-        ),
-    )
+    mallory = "https://github.com/mallory/fork/.github/workflows/release.yml@refs/tags/u2netp-mirror-v1.0.0"
+    sign_release(dist, instance, sigstore_stack.token(mallory), expected=signer_for(mallory))
     with pytest.raises(VerificationFailed, match="SANs do not match"):
         verify_release(dist, EXPECTED, instance, pins)
 
@@ -186,14 +185,14 @@ def test_signed_by_someone_else_fails_default_identity(dist, instance, sigstore_
 def test_onnx_that_does_not_match_the_manifest_fails_even_if_resigned(dist, instance, sigstore_stack):
     _flip_onnx_byte(dist)
     with pytest.raises(SigningError, match="refusing to sign: onnx sha256"):
-        sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+        sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     assert not any((dist / name).exists() for name in BUNDLES)
 
 
 def test_rerun_keeps_valid_bundles_and_logs_nothing_new(signed, instance, sigstore_stack):
     before = {name: (signed / name).read_bytes() for name in BUNDLES}
     entries = len(sigstore_stack.leaves)
-    results = sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    results = sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     assert all(result.kept for result in results)
     assert {name: (signed / name).read_bytes() for name in BUNDLES} == before
     assert len(sigstore_stack.leaves) == entries
@@ -202,19 +201,19 @@ def test_rerun_keeps_valid_bundles_and_logs_nothing_new(signed, instance, sigsto
 def test_stale_or_broken_bundles_are_replaced(signed, instance, sigstore_stack, pins):
     _garbage_bundle(signed)
     kept_before = (signed / BUNDLES[1]).read_bytes()
-    results = {r.bundle.name: r for r in sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY))}
+    results = {
+        r.bundle.name: r
+        for r in sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
+    }
     assert not results[BUNDLES[0]].kept and results[BUNDLES[1]].kept
     assert (signed / BUNDLES[1]).read_bytes() == kept_before
     verify_release(signed, EXPECTED, instance, pins)
 
 
 def test_bundle_of_another_signer_is_replaced(dist, instance, sigstore_stack, pins):
-    sign_release(
-        dist,
-        instance,
-        sigstore_stack.token("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main"),
-    )
-    results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    someone = "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main"
+    sign_release(dist, instance, sigstore_stack.token(someone), expected=signer_for(someone))
+    results = sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     assert not any(result.kept for result in results)
     verify_release(dist, EXPECTED, instance, pins)
 
@@ -223,13 +222,14 @@ def test_expired_token_is_a_clear_error(dist, instance, sigstore_stack):
     token = sigstore_stack.token(RELEASE_IDENTITY, lifetime=-60)
     expired = r"the identity token expired at .* s ago\); get a fresh one"
     with pytest.raises(IdentityTokenError, match=expired) as caught:
-        sign_release(dist, instance, token)
+        sign_release(dist, instance, token, expected=signer_for())
     assert token not in str(caught.value)
 
 
 def test_no_token_in_a_non_interactive_shell_fails_at_once(dist, trust_config):
     result = run_cli(
         "sign",
+        *FOR_RELEASE,
         "--dist",
         str(dist),
         "--trust-config",
@@ -246,11 +246,11 @@ def test_no_token_in_a_non_interactive_shell_fails_at_once(dist, trust_config):
 def test_command_line_sign_and_verify_never_show_the_token(dist, trust_config, sigstore_stack, pristine):
     token = sigstore_stack.token(RELEASE_IDENTITY)
     env = {**without_ambient_credentials(), **fixture_pin_env(pristine), "SIGSTORE_ID_TOKEN": token}
-    signed = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
+    signed = run_cli("sign", *FOR_RELEASE, "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
     assert signed.returncode == 0, signed.stderr
     assert f"{RELEASE_IDENTITY} ({GITHUB_ISSUER}), Rekor log index" in signed.stdout
-    again = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
-    assert again.returncode == 0 and again.stdout.count("kept (already signed)") == 2
+    again = run_cli("sign", *FOR_RELEASE, "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
+    assert again.returncode == 0 and again.stdout.count("kept (already signed)") == 3
     verified = run_cli(
         "verify",
         "--dist",
@@ -353,7 +353,7 @@ def test_bundles_carry_a_verifiable_rfc3161_timestamp(signed, sigstore_stack):
 def test_ambient_github_actions_credentials_sign_as_the_release_workflow(dist, trust_config, sigstore_stack, pristine):
     sigstore_stack.actions_identity = RELEASE_IDENTITY
     env = {**without_ambient_credentials(), **fixture_pin_env(pristine), **sigstore_stack.actions_env}
-    signed = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
+    signed = run_cli("sign", *FOR_RELEASE, "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
     assert signed.returncode == 0, signed.stderr
     assert f"{RELEASE_IDENTITY} ({GITHUB_ISSUER})" in signed.stdout
     assert sigstore_stack.actions_request_token not in signed.stdout + signed.stderr
@@ -374,6 +374,8 @@ def test_ambient_github_actions_credentials_sign_as_the_release_workflow(dist, t
 
 def test_github_actions_without_id_token_permission_is_explained(dist, trust_config):
     env = {**without_ambient_credentials(), "GITHUB_ACTIONS": "true"}
-    result = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env, timeout=60)
+    result = run_cli(
+        "sign", *FOR_RELEASE, "--dist", str(dist), "--trust-config", str(trust_config), env_override=env, timeout=60
+    )
     assert result.returncode == 1
     assert "ambient credential detection failed" in result.stderr and "ACTIONS_ID_TOKEN_REQUEST_TOKEN" in result.stderr

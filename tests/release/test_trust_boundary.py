@@ -26,7 +26,15 @@ from release.errors import GitHubError
 from release.github import Clock, GitHubClient, RetryPolicy
 from release.target import ReleaseTarget
 from tests.conftest import GITHUB_TOKEN
-from tests.helpers import GITHUB_ISSUER, RELEASE_IDENTITY, fixture_pin_env, run_cli, without_ambient_credentials
+from tests.helpers import (
+    FOR_RELEASE,
+    GITHUB_ISSUER,
+    RELEASE_IDENTITY,
+    fixture_pin_env,
+    run_cli,
+    signer_for,
+    without_ambient_credentials,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -342,7 +350,7 @@ def test_a_demo_build_is_refused_by_attach_and_flagged_by_verify(
 
     settings = settings_for(pristine, tmp_path / "demo", pin=pristine.pin)  # the fixture's own pins: a demo build
     run_manifest(settings, export=run_export(settings))
-    sign_release(settings.dist, instance, sigstore_stack.token(RELEASE_IDENTITY))
+    sign_release(settings.dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     refused = attach_cli(github, settings.dist, trust_config, pristine)
     assert_one_line_failure(refused, "a demo build, not the audited model", "--allow-unpinned")
     assert github.mutating_requests() == []
@@ -387,7 +395,7 @@ def test_concurrent_attaches_leave_one_published_release(github, signed, instanc
         releases = list(github.releases.values())
         assert len(releases) == 1 and not releases[0].draft, (round_number, releases)
         names = sorted(asset.name for asset in releases[0].assets.values())
-        assert len(names) == len(set(names)) == 5
+        assert len(names) == len(set(names)) == 6
         github.releases.clear()
 
 
@@ -407,7 +415,10 @@ def test_a_token_from_an_issuer_fulcio_refuses(dist, trust_config, sigstore_stac
     token = sigstore_stack.token("someone@example.com", issuer="https://issuer.example")
     before = tree(dist)
     env = {**without_ambient_credentials(), "SIGSTORE_ID_TOKEN": token}
-    result = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
+    # Signing as oneself on purpose: verify is told to expect that identity, so sign asks Fulcio.
+    on_purpose = ("--cert-identity", "someone@example.com", "--cert-oidc-issuer", "https://issuer.example")
+    args = ("sign", *on_purpose, "--dist", str(dist), "--trust-config", str(trust_config))
+    result = run_cli(*args, env_override=env)
     assert_one_line_failure(result, "refused to certify the identity someone@example.com", "https://issuer.example")
     assert tree(dist) == before
     assert_no_secrets([result], dist, secrets=[token])
@@ -423,6 +434,7 @@ def test_identity_token_never_shows_even_under_debug(dist, trust_config, sigstor
         run_cli(
             *args,
             "sign",
+            *FOR_RELEASE,
             "--dist",
             str(dist),
             "--trust-config",
@@ -442,7 +454,7 @@ def test_identity_token_never_shows_even_under_debug(dist, trust_config, sigstor
 def test_an_expired_identity_token_says_so(dist, trust_config, sigstore_stack):
     token = sigstore_stack.token(RELEASE_IDENTITY, lifetime=-600)
     env = {**without_ambient_credentials(), "SIGSTORE_ID_TOKEN": token}
-    result = run_cli("sign", "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
+    result = run_cli("sign", *FOR_RELEASE, "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
     line = assert_one_line_failure(result, "the identity token expired at", "get a fresh one")
     assert "malformed" not in line
     assert_no_secrets([result], dist, secrets=[token])
