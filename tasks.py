@@ -63,6 +63,23 @@ def _number_option(flag: str, minimum: float, strictly_above: bool) -> type[floa
     return Number
 
 
+def _count_option(flag: str) -> type[int]:
+    """An int type for an Invoke option: a value that is not a whole number >= 0 is a one-line parse error."""
+
+    class Count(int):
+        def __new__(cls, value: object = 0) -> Count:
+            try:
+                number = int.__new__(cls, str(value))
+            except (TypeError, ValueError):
+                raise ParseError(f"{flag} {printable(value, 40)!r}: not a whole number") from None
+            if number < 0:
+                raise ParseError(f"{flag} {printable(value, 40)!r}: must be 0 or more")
+            return number
+
+    Count.__name__ = Count.__qualname__ = "INT"
+    return Count
+
+
 Tolerance = _number_option("--tolerance", 0.0, strictly_above=True)
 Seconds = _number_option("--timeout", 0.0, strictly_above=True)
 # Not given on the command line: the configured value applies.
@@ -594,7 +611,120 @@ def lock(c):
     _say("lock: requirements/publish.lock (review the diff, then commit it)")
 
 
-namespace = Collection(export, manifest, sign, attach, release, verify, demo, fetch_upstream, test, lock)
+EVALUATE_HELP = {
+    "candidate": "the ONNX to judge (default: <dist>/u2netp_mirror_v1.onnx)",
+    "baseline": "the saliency ONNX in use to compare with, e.g. rembg's u2netp.onnx (optional)",
+    "images": "directory of images (jpg, png, webp, …), e.g. DUTS-TE/Image",
+    "masks": "directory of masks matched by file stem, e.g. DUTS-TE/Mask (without: agreement only)",
+    "out": "where evaluation.json, .md and .png go (default: <dist>/evaluation)",
+    "batch_size": "INT: images per inference batch where a model allows (default 8)",
+    "threads": "INT: onnxruntime threads for both models (default: all cores)",
+    "size": "HxW (or N) to feed instead of the models' own preprocessing size",
+    "latency_samples": "INT: images timed one by one for the latency figures (default 20)",
+    "grid_rows": "INT: rows in evaluation.png (default 6)",
+}
+BatchSize, Threads, Samples, GridRows = (
+    _count_option(flag) for flag in ("--batch-size", "--threads", "--latency-samples", "--grid-rows")
+)
+# Invoke types an option by its default's type, so the defaults are instances of those types.
+DEFAULT_BATCH, ALL_CORES, DEFAULT_SAMPLES, DEFAULT_ROWS = BatchSize(8), Threads(0), Samples(20), GridRows(6)
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    parts = text.lower().split("x")
+    try:
+        height, width = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (0, 0)
+    except ValueError:
+        height = width = 0
+    if height < 1 or width < 1:
+        raise MirrorError(f"--size {printable(text, 40)!r}: expected HxW or N, e.g. 320x320")
+    return height, width
+
+
+@contextmanager
+def _image_progress() -> Iterator[Any]:
+    """A bar on a terminal; a line every tenth of the way otherwise (CI logs)."""
+    from release.progress import interactive
+
+    if interactive():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bars:
+            task_id = bars.add_task("images", total=None)
+            yield lambda done, total: bars.update(task_id, completed=done, total=total)
+        return
+    shown = [-1]
+
+    def log(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            _indent(f"{done:,} of {total:,} images")
+
+    yield log
+
+
+@task(help=EVALUATE_HELP, auto_shortflags=False)
+def evaluate(
+    c,
+    images=None,
+    masks=None,
+    candidate=None,
+    baseline=None,
+    out=None,
+    batch_size=DEFAULT_BATCH,
+    threads=ALL_CORES,
+    size=None,
+    latency_samples=DEFAULT_SAMPLES,
+    grid_rows=DEFAULT_ROWS,
+):
+    """Score a candidate ONNX against a baseline on labelled images: metrics, agreement, latency, pictures."""
+    start = time.perf_counter()
+    dist = Path(c.config.u2netp.dist)
+    with _one_line_errors():
+        if not images:
+            raise MirrorError("--images: which images? e.g. --images DUTS-TE/Image --masks DUTS-TE/Mask")
+        _require("evaluate", "onnxruntime", "numpy", "PIL", "py_sod_metrics", "matplotlib")
+        from evaluation.models import default_threads
+        from evaluation.run import EvaluationSettings
+        from evaluation.run import evaluate as run_evaluation
+
+        settings = EvaluationSettings(
+            candidate=Path(candidate) if candidate else dist / "u2netp_mirror_v1.onnx",
+            baseline=Path(baseline) if baseline else None,
+            images=Path(images),
+            masks=Path(masks) if masks else None,
+            out=Path(out) if out else dist / "evaluation",
+            batch_size=int(batch_size),
+            threads=int(threads) or default_threads(),
+            size=_size(size),
+            latency_samples=int(latency_samples),
+            grid_rows=int(grid_rows),
+        )
+        with _image_progress() as progress:
+            result = run_evaluation(settings, _indent, progress)
+    _report_evaluation(result)
+    _say(f"evaluate: {settings.out}/evaluation.{{json,md,png}} ({_timed(start)})")
+
+
+def _report_evaluation(result: dict[str, Any]) -> None:
+    scored = result["metrics"]
+    for role in ("candidate", "baseline"):
+        if scored and scored.get(role):
+            values = ", ".join(f"{name} {value:.4f}" for name, value in scored[role].items())
+            _indent(f"{role}: {values}")
+    if agreement := result["agreement"]:
+        _indent(
+            f"agreement: max |Δ| {agreement['max_abs_diff']:.3g}, mean |Δ| {agreement['mean_abs_diff']:.3g}, "
+            f"masks differ on {agreement['mask_disagreement'] * 100:.3g}% of pixels"
+        )
+    latency = result["latency_ms"]
+    _indent("latency: " + ", ".join(f"{r} {latency[r]:.1f} ms" for r in ("candidate", "baseline") if r in latency))
+
+
+namespace = Collection(export, manifest, sign, attach, release, verify, demo, fetch_upstream, test, lock, evaluate)
 namespace.configure(shipped_defaults())
 
 
