@@ -15,6 +15,7 @@ from torch import nn
 
 from .errors import ExportError
 from .metadata import INPUT_NAME, OPSET, OUTPUT_NAME, TRACE_HEIGHT, TRACE_WIDTH
+from .resize_sizes import simplify_resize_sizes
 
 _DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 
@@ -51,6 +52,7 @@ def export_model(head: nn.Module, metadata: dict[str, str], example: torch.Tenso
     values, only on its shape.  Uses the TorchScript exporter (``dynamo=False``): it emits
     opset 17 natively and keeps upstream's size-driven resizes dynamic, where the dynamo
     exporter (torch 2.13) only targets opset 18 and down-converts, and takes ~30x longer.
+    The traced resize-size arithmetic is then shortened (see :mod:`mirror.resize_sizes`).
     """
     if example is None:
         example = torch.zeros(1, 3, TRACE_HEIGHT, TRACE_WIDTH, dtype=torch.float32)
@@ -79,6 +81,7 @@ def export_model(head: nn.Module, metadata: dict[str, str], example: torch.Tenso
         hook.remove()
 
     model = onnx.load_model_from_string(buffer.getvalue())
+    simplify_resize_sizes(model)
     _strip_doc_strings(model.graph)
     model.doc_string = ""
     del model.metadata_props[:]

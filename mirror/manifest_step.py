@@ -18,7 +18,17 @@ from .errors import CheckpointError, ManifestError
 from .hashing import sha256_bytes
 from .license import SPDX_ID
 from .manifest import SCHEMA_ID, manifest_bytes
-from .metadata import CROSS_CHECKED, INPUT_NAME, OPSET, OUTPUT_NAME, TRACE_HEIGHT, TRACE_WIDTH, compare, read_metadata
+from .metadata import (
+    CROSS_CHECKED,
+    INPUT_NAME,
+    OPSET,
+    OUTPUT_NAME,
+    RESIZE_SIZES_REWRITE,
+    TRACE_HEIGHT,
+    TRACE_WIDTH,
+    compare,
+    read_metadata,
+)
 from .pipeline import (
     ExportResult,
     Inputs,
@@ -74,6 +84,8 @@ def _argv(settings: ExportSettings, checkpoint: FileRecord) -> list[str]:
         "<dist>",
         "--tolerance",
         repr(settings.tolerance),
+        "--mean-tolerance",
+        repr(settings.mean_tolerance),
     ]
     if settings.allow_unpinned:
         argv.append("--allow-unpinned")
@@ -196,6 +208,7 @@ def _export_section(found: dict[str, str]) -> dict[str, Any]:
         "dynamic_axes": ["batch", "height", "width"],
         "selected_upstream_output": found.get("selected_output", ""),
         "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+        "graph_rewrites": [RESIZE_SIZES_REWRITE],
         "metadata_written": found,
     }
 
@@ -238,6 +251,7 @@ def run_manifest(
             args={
                 "allow_unpinned": settings.allow_unpinned,
                 "tolerance": settings.tolerance,
+                "mean_tolerance": settings.mean_tolerance,
                 "seed": settings.seed,
                 "validation_shapes": [list(shape) for shape in settings.validation_shapes],
             },

@@ -20,6 +20,12 @@ OUTPUT_NAME = "saliency_map"
 OPSET = 17
 TRACE_HEIGHT = 320
 TRACE_WIDTH = 320
+# The rewrite export applies after the trace (mirror/resize_sizes.py), as the manifest names it
+# (export.graph_rewrites) for anyone reproducing the bytes.  Here, not there, because that
+# module needs onnx and the manifest step must not import it before checking its arguments.
+RESIZE_SIZES_REWRITE = (
+    "mirror.resize_sizes: Resizes sized like a tensor read Concat(Shape(src, end=2), Shape(tar, start=2))"
+)
 
 # What upstream's data loader does before inference (RescaleT(320) + ToTensorLab(flag=0))
 # and what its test script does after, so consumers can reproduce it.

@@ -112,11 +112,15 @@ def validate_model(
             head,
             shapes=settings.validation_shapes,
             tolerance=settings.tolerance,
+            mean_tolerance=settings.mean_tolerance,
             seed=settings.seed,
             label=label,
             known=known,
         )
-        detail.append(f"onnx.checker ok, max |ort - torch| {result.max_abs_diff:.2g} over {len(result.checks)} shapes")
+        detail.append(
+            f"onnx.checker ok, |ort - torch| max {result.max_abs_diff:.2g}, mean {result.mean_abs_diff:.2g} "
+            f"over {len(result.checks)} shapes"
+        )
     return result
 
 

@@ -77,6 +77,7 @@ def predicate(manifest: Mapping[str, Any], environ: Mapping[str, str] = os.envir
                     "trace_size": [export["height"], export["width"]],
                     "validation_shapes": args["validation_shapes"],
                     "tolerance": manifest["validation"]["tolerance"],
+                    "mean_tolerance": manifest["validation"]["mean_tolerance"],
                 },
             },
             "internalParameters": {"build_kind": manifest["build_kind"], "model_id": manifest["model_id"]},

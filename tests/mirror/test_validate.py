@@ -23,6 +23,7 @@ def check(exported, head, known):
         head,
         shapes=DEFAULT_VALIDATION_SHAPES,
         tolerance=1e-5,
+        mean_tolerance=1e-6,
         seed=0,
         label="m.onnx",
         known=known,
@@ -56,3 +57,14 @@ def test_known_output_is_ignored_for_another_input(head):
     exported = export_model(head, {})  # traced at zeros, not at the first seeded input
     garbage = torch.full_like(exported.example_output, 7.0)
     assert check(exported, head, (exported.example, garbage)).max_abs_diff <= 1e-5
+
+
+def test_the_mean_bound_catches_a_small_systematic_offset(head):
+    # Every pixel off by 5e-6: within the largest-difference bound, but not an equivalent model.
+    (example,) = seeded_images(0, DEFAULT_VALIDATION_SHAPES[:1])
+    exported = export_model(head, {}, example)
+    shifted = exported.example_output + 5e-6
+    with pytest.raises(ValidationError, match=r"by 5e-06 on average > mean tolerance 1e-06 at input 1x3x320x320"):
+        check(exported, head, (exported.example.clone(), shifted))
+    report = check(exported, head, (exported.example, exported.example_output))
+    assert report.as_dict()["mean_tolerance"] == 1e-6 and report.mean_abs_diff <= 1e-6

@@ -114,6 +114,7 @@ def write_release(
             "dynamic_axes": ["batch", "height", "width"],
             "selected_upstream_output": "d0",
             "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "graph_rewrites": ["mirror.resize_sizes: a synthetic manifest's rewrite"],
             "metadata_written": metadata,
         },
         "outputs": {"onnx_path": ONNX_NAME, "onnx_sha256": onnx_sha256, "onnx_size": len(onnx)},
@@ -122,9 +123,13 @@ def write_release(
             "runtime": "onnxruntime 1.32.0 CPUExecutionProvider",
             "reference": "torch eager d0",
             "seed": 0,
-            "tolerance": 1e-5,
-            "shapes": [{"batch": b, "height": h, "width": w, "max_abs_diff": 1e-6} for b, h, w in shapes],
+            "tolerance": 1e-4,
+            "mean_tolerance": 1e-6,
+            "shapes": [
+                {"batch": b, "height": h, "width": w, "max_abs_diff": 1e-6, "mean_abs_diff": 1e-8} for b, h, w in shapes
+            ],
             "max_abs_diff": 1e-6,
+            "mean_abs_diff": 1e-8,
             "passed": True,
         },
         "toolchain": {
@@ -139,7 +144,13 @@ def write_release(
             "schema": "ai-run-provenance-v1",
             "entrypoint": "invoke manifest",
             "argv": ["invoke", "manifest"],
-            "args": {"allow_unpinned": False, "tolerance": 1e-5, "seed": 0, "validation_shapes": shapes},
+            "args": {
+                "allow_unpinned": False,
+                "tolerance": 1e-4,
+                "mean_tolerance": 1e-6,
+                "seed": 0,
+                "validation_shapes": shapes,
+            },
             "inputs": [
                 _record("upstream_module", "upstream", "model/u2net.py", pins.module_sha256, 1),
                 _record("license", "upstream", "LICENSE", pins.license_sha256, len(LICENCE)),
