@@ -759,7 +759,7 @@ namespace.configure(shipped_defaults())
         "quick": "a fast smoke version (small files, 2 repetitions) for the tests",
         "output": "where to write benchmarks.md and benchmarks.png (default: docs/)",
         "upstream": "a U-2-Net checkout at the audited commit: the model rows use the real U2NETP (with --checkpoint)",
-        "checkpoint": "a state dict for upstream's U2NETP(3, 1), e.g. ../shared/upstream's u2netp-bnfolded.pth",
+        "checkpoint": "the trained U2NETP's state dict for upstream's U2NETP(3, 1), e.g. its u2netp.pth",
         "baseline": "the ONNX consumers use today, e.g. rembg's u2netp.onnx (default: a plain torch.onnx.export)",
     },
     auto_shortflags=False,
