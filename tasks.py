@@ -148,7 +148,7 @@ def _timed(start: float) -> str:
 
 
 def _export_settings(
-    c: Any, upstream, checkpoint, dist, allow_unpinned, tolerances: tuple[float, float], entrypoint
+    c: Any, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, entrypoint
 ) -> ExportSettings:
     config = c.config.u2netp
     upstream_dir = Path(upstream or config.upstream)
@@ -158,8 +158,8 @@ def _export_settings(
         dist=Path(dist or config.dist),
         pin=UpstreamPin.from_config(config.pin),
         allow_unpinned=bool(allow_unpinned),
-        tolerance=float(tolerances[0] if _given(tolerances[0]) else config.export.tolerance),
-        mean_tolerance=float(tolerances[1] if _given(tolerances[1]) else config.export.mean_tolerance),
+        tolerance=float(tolerance if _given(tolerance) else config.export.tolerance),
+        mean_tolerance=float(mean_tolerance if _given(mean_tolerance) else config.export.mean_tolerance),
         require_checkpoint_pin=_truthy(config.export.require_checkpoint_pin),
         seed=int(config.export.seed),
         entrypoint=entrypoint,
@@ -272,8 +272,9 @@ def export(
 ):
     """Export U2NETP's d0 to a validated, deterministic ONNX in dist/."""
     start = time.perf_counter()
-    tolerances = (tolerance, mean_tolerance)
-    settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerances, "invoke export")
+    settings = _export_settings(
+        c, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, "invoke export"
+    )
     with _one_line_errors():
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         from mirror.pipeline import run_export
@@ -294,8 +295,9 @@ def manifest(
 ):
     """Write dist/u2netp_mirror_v1.manifest.json after cross-checking the ONNX against its inputs."""
     start = time.perf_counter()
-    tolerances = (tolerance, mean_tolerance)
-    settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerances, "invoke manifest")
+    settings = _export_settings(
+        c, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, "invoke manifest"
+    )
     with _one_line_errors():
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         from mirror.manifest_step import run_manifest
@@ -567,8 +569,9 @@ def release(
 ):
     """export -> manifest -> sign -> attach, stopping at the first failure; a re-run converges."""
     start = time.perf_counter()
-    tolerances = (tolerance, mean_tolerance)
-    settings = _export_settings(c, upstream, checkpoint, dist, allow_unpinned, tolerances, "invoke release")
+    settings = _export_settings(
+        c, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, "invoke release"
+    )
     identity = (cert_identity, cert_identity_regexp, cert_oidc_issuer)
     with _one_line_errors():
         target = _target(c, repo, tag, api_url)  # a bad --repo/--tag fails now, not after the export

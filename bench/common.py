@@ -76,6 +76,17 @@ def paired_ratio(ours: list[float], floor: list[float]) -> tuple[float, float, f
     return float(np.median(ratios)), float(low), float(high)
 
 
+def paired_summary(ours: Sample, floor: Sample) -> tuple[float, float, str]:
+    """``paired_ratio`` over two samples taken in rounds: the ratio, its interval's low end, and
+    the note that reports both beside the ratio of the medians."""
+    ratio, low, high = paired_ratio(ours.values, floor.values)
+    note = (
+        f"ratio: the median of {len(ours.values)} per-round ratios, 95% interval {low:.3f}–{high:.3f}; "
+        f"the ratio of the medians is {ours.median / floor.median:.3f}"
+    )
+    return ratio, low, note
+
+
 def run(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> float:
     """Seconds one command takes; it must succeed."""
     start = time.perf_counter()

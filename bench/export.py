@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import PYTHON, BenchModel, Row, alternate, invoke_args, paired_ratio, run
+from .common import PYTHON, BenchModel, Row, alternate, invoke_args, paired_summary, run
 
 # The floor: import, build, load, export; no audit, no checker, no parity check, no hashing.
 BARE_EXPORT = """
@@ -107,7 +107,7 @@ def bench_export(model: BenchModel, scratch: Path, repeat: int) -> Row:
     )
     # Whole seconds of host noise land on either side of a round; the median of per-round
     # ratios cancels the slow drift, and the interval says how far the rounds agree.
-    ratio, low, high = paired_ratio(ours.values, floor.values)
+    ratio, _, summary = paired_summary(ours, floor)
     return Row(
         "export end to end: `invoke export` vs bare `torch.onnx.export` script",
         ours,
@@ -117,8 +117,7 @@ def bench_export(model: BenchModel, scratch: Path, repeat: int) -> Row:
         "≤ 1.3×",
         ratio <= 1.3,
         [
-            f"ratio: the median of {len(ours.values)} per-round ratios, 95% interval {low:.2f}–{high:.2f}; "
-            f"the ratio of the medians is {ours.median / floor.median:.2f}",
+            summary,
             "steps, in process: " + "; ".join(steps),
             "the validation, in process: " + "; ".join(validation_profile(model, scratch)),
             f"start-up and imports: {our_imports.median:.2f} s for ours (invoke, torch, onnx, onnxruntime), "

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import BenchModel, Row, Sample, paired_ratio, settled
+from .common import BenchModel, Row, Sample, paired_ratio, paired_summary, settled
 
 LEVELS = ("ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_ALL")
 
@@ -182,13 +182,9 @@ def bench_consumer(
     )
     rows = []
     for what, times, target, by_interval, notes in measured:
-        ratio, low, high = paired_ratio(times[ours_path], times[baseline])
         ours, floor = Sample(times[ours_path]), Sample(times[baseline])
+        ratio, low, summary = paired_summary(ours, floor)
         met = low <= 1.0 if by_interval else ratio <= 1.0
-        summary = (
-            f"ratio: the median of {len(ours.values)} per-round ratios, 95% interval {low:.3f}–{high:.3f}; "
-            f"the ratio of the medians is {ours.median / floor.median:.3f}"
-        )
         rows.append(
             Row(f"{what}: our ONNX vs {baseline_label}", ours, floor, "s", ratio, target, met, [summary, *notes], label)
         )

@@ -487,8 +487,9 @@ class GitHubClient:
                 sink.write(chunk)
 
         # Hashing and writing a chunk run in a second thread while the next one is read:
-        # sha256 and file writes release the GIL, and done in turn they made a download
-        # 0.69x curl's speed (docs/benchmarks.md).  One chunk in flight keeps them in order.
+        # sha256 and file writes release the GIL.  Done in turn they made a 1 GiB download
+        # 0.69x curl's speed on the bench machine, in a thread 0.77-0.88x (docs/benchmarks.md
+        # has the latest run).  One chunk in flight keeps them in order.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as worker:
             taking: Future[None] | None = None
             try:
