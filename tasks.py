@@ -28,7 +28,7 @@ from typing import Any  # noqa: E402
 
 from invoke import Collection, Exit, ParseError, task  # noqa: E402
 
-from mirror.errors import MirrorError  # noqa: E402
+from mirror.errors import MirrorError, UsageError  # noqa: E402
 from mirror.settings import ExportSettings, UpstreamPin, default_checkpoint, shipped_defaults  # noqa: E402
 from release.redact import printable  # noqa: E402
 
@@ -118,14 +118,15 @@ def _debugging() -> bool:
 
 @contextmanager
 def _one_line_errors() -> Iterator[None]:
-    """Expected failures print one line (secrets redacted, control characters escaped) and exit 1."""
+    """Expected failures print one line (secrets redacted, control characters escaped) and exit
+    with the error's own code: 1 for a failed check or input, 2 for a usage or config error."""
     try:
         yield
     except MirrorError as exc:
         if _debugging():
             raise
         print(f"error: {printable(exc, 2000)}", file=sys.stderr, flush=True)
-        raise Exit(code=1) from None
+        raise Exit(code=exc.exit_code) from None
 
 
 def _require(extra: str, *modules: str) -> None:
@@ -147,10 +148,18 @@ def _timed(start: float) -> str:
 # -- config ----------------------------------------------------------------------------------
 
 
+def _config(c: Any) -> Any:
+    """The ``u2netp`` config, every value checked (one line naming a bad key, exit 2)."""
+    from mirror.config import check_config
+
+    check_config(c.config.u2netp)
+    return c.config.u2netp
+
+
 def _export_settings(
-    c: Any, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, entrypoint
+    c: Any, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, entrypoint, **extra: Any
 ) -> ExportSettings:
-    config = c.config.u2netp
+    config = _config(c)
     upstream_dir = Path(upstream or config.upstream)
     settings = ExportSettings(
         upstream=upstream_dir,
@@ -163,12 +172,13 @@ def _export_settings(
         require_checkpoint_pin=_truthy(config.export.require_checkpoint_pin),
         seed=int(config.export.seed),
         entrypoint=entrypoint,
+        **extra,
     )
     return settings
 
 
 def _pins(c: Any) -> UpstreamPin:
-    return UpstreamPin.from_config(c.config.u2netp.pin)
+    return UpstreamPin.from_config(_config(c).pin)
 
 
 def _instance(c: Any, staging: bool, trust_config: str | None, offline: bool = False):
@@ -181,7 +191,7 @@ def _instance(c: Any, staging: bool, trust_config: str | None, offline: bool = F
 def _expected_signer(c: Any, identity: tuple[str | None, str | None, str | None], repo, tag):
     from release.checks import ExpectedSigner
 
-    config = c.config.u2netp
+    config = _config(c)
     cert_identity, cert_identity_regexp, cert_oidc_issuer = identity
     return ExpectedSigner.choose(
         identity=cert_identity,
@@ -205,7 +215,7 @@ def _target(c: Any, repo, tag, api_url):
 def _retry_policy(c: Any, timeout: float):
     from release.github import RetryPolicy
 
-    config = c.config.u2netp.github
+    config = _config(c).github
     return RetryPolicy(
         attempts=int(config.attempts),
         backoff=float(config.backoff_seconds),
@@ -272,15 +282,22 @@ def export(
 ):
     """Export U2NETP's d0 to a validated, deterministic ONNX in dist/."""
     start = time.perf_counter()
-    settings = _export_settings(
-        c, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, "invoke export"
-    )
     with _one_line_errors():
+        settings = _export_settings(
+            c, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, "invoke export"
+        )
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         from mirror.pipeline import run_export
 
         result = run_export(settings, report=_indent)
-    _say(f"export: {result.onnx_path} sha256 {result.onnx_sha256} ({_timed(start)})")
+    _say(f"export: {result.onnx_path} sha256 {result.onnx_sha256} ({_kind(result.inputs)}; {_timed(start)})")
+
+
+def _kind(inputs: Any) -> str:
+    """The build kind for a closing line: 'audited', or the kind and how many pins do not hold."""
+    if inputs.build_kind == "unpinned":
+        return f"UNPINNED build: {len(inputs.pin_problems)} pin(s) do not hold, see 'build:' above"
+    return f"{inputs.build_kind} build"
 
 
 @task(help=EXPORT_HELP, auto_shortflags=False)
@@ -295,15 +312,40 @@ def manifest(
 ):
     """Write dist/u2netp_mirror_v1.manifest.json after cross-checking the ONNX against its inputs."""
     start = time.perf_counter()
-    settings = _export_settings(
-        c, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, "invoke manifest"
-    )
     with _one_line_errors():
+        settings = _export_settings(
+            c, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, "invoke manifest"
+        )
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         from mirror.manifest_step import run_manifest
 
         result = run_manifest(settings, report=_indent)
-    _say(f"manifest: {result.path} sha256 {result.sha256} ({_timed(start)})")
+    _say(f"manifest: {result.path} sha256 {result.sha256} ({_kind(result.inputs)}; {_timed(start)})")
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the task is, so that every ``finally`` (servers, temp folders) runs."""
+
+
+@contextmanager
+def _interruptible(what: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM: let cleanup run, say so in one line, exit 130 or 143 (128 + the signal)."""
+    import signal
+
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"{what}: interrupted; servers stopped, temporary files removed", file=sys.stderr, flush=True)
+        raise Exit(code=130) from None
+    except _Terminated:
+        print(f"{what}: terminated; servers stopped, temporary files removed", file=sys.stderr, flush=True)
+        raise Exit(code=143) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @task(help={"dist": "output directory (default: u2netp.demo.dist in the config, dist/demo)"}, auto_shortflags=False)
@@ -312,7 +354,11 @@ def demo(c, dist=None):
     import tempfile
 
     start = time.perf_counter()
-    with _one_line_errors(), tempfile.TemporaryDirectory(prefix="u2netp-mirror-demo-") as scratch:
+    with (
+        _interruptible("demo"),
+        _one_line_errors(),
+        tempfile.TemporaryDirectory(prefix="u2netp-mirror-demo-") as scratch,
+    ):
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         _require("dev", "asn1crypto")  # the loopback timestamp authority
         from loopback.demo import NEXT_STEPS, run_demo
@@ -338,6 +384,53 @@ def fetch_upstream(c, dest=None, url=None):
         audit = fetch(url or config.pin.repo_url, destination, _pins(c))
     _say(f"fetch-upstream: {destination} at {audit.commit}, licence Apache-2.0 checked")
     _say(f"next: {checkpoint_hint(destination)}")
+
+
+@task(
+    help={
+        "checkpoint": "the u2netp.pth you downloaded from upstream's README links",
+        "write": "write the pin into mirror/defaults.yaml (default: print the diff only)",
+        "pin_without_witness": "pin the file even though a witness disagrees with it or none is configured: "
+        "trust on first use on your word alone, said loudly in the output",
+    },
+    auto_shortflags=False,
+)
+def pin_checkpoint(c, checkpoint=None, write=False, pin_without_witness=False):
+    """Check a downloaded u2netp.pth against the project's witnesses, then pin its sha256 (diff, or --write)."""
+    with _one_line_errors():
+        from mirror.checkpoint_pin import plan_pin, witnesses_from_config, write_pin
+
+        if not checkpoint:
+            raise UsageError("--checkpoint: which file? e.g. --checkpoint ../U-2-Net/saved_models/u2netp/u2netp.pth")
+        witnesses = witnesses_from_config(_config(c).checkpoint_witnesses)
+        defaults = ROOT / "mirror" / "defaults.yaml"
+        change = plan_pin(Path(checkpoint), defaults, witnesses)
+        for verdict in change.verdicts:
+            state = (
+                "agrees" if verdict.agrees else f"DISAGREES: this file's {verdict.witness.algorithm} is {verdict.found}"
+            )
+            _indent(f"witness {verdict.witness.algorithm} {verdict.witness.digest} ({verdict.witness.source}): {state}")
+        disputed = [v for v in change.verdicts if not v.agrees]
+        if disputed or not change.verdicts:
+            why = "a witness disagrees" if disputed else "no witness is configured"
+            if not pin_without_witness:
+                raise MirrorError(
+                    f"{checkpoint}: not pinned: {why}, so this is not upstream's u2netp.pth as others recorded it "
+                    "(--pin-without-witness pins it on your word alone; docs/maintainer-guide.md)"
+                )
+            _say(f"WARNING: {why}; pinning {checkpoint} WITHOUT A WITNESS, on your word alone (--pin-without-witness)")
+        if change.previous == change.sha256:
+            _say(f"pin-checkpoint: {defaults} already pins sha256 {change.sha256}; nothing to change")
+            return
+        moving = f" (moves the pin from {change.previous})" if change.previous else ""
+        if not write:
+            print(change.diff, end="", flush=True)
+            _say(
+                f"pin-checkpoint: sha256 {change.sha256}{moving}; not written (--write writes it; commit it for review)"
+            )
+            return
+        write_pin(defaults, change)
+    _say(f"pin-checkpoint: {defaults} now pins sha256 {change.sha256}{moving}; review and commit it")
 
 
 @task(help={"pytest_args": "extra arguments for pytest, e.g. '-k manifest -x'"}, auto_shortflags=False)
@@ -403,7 +496,7 @@ def sign(
 
 def _identity_token(identity_token: str | None, identity_token_file: str | None) -> str | None:
     if identity_token and identity_token_file:
-        raise MirrorError("--identity-token and --identity-token-file are exclusive; pass one of them")
+        raise UsageError("--identity-token and --identity-token-file are exclusive; pass one of them")
     if identity_token_file:
         from release.identity import read_token_file
 
@@ -569,11 +662,20 @@ def release(
 ):
     """export -> manifest -> sign -> attach, stopping at the first failure; a re-run converges."""
     start = time.perf_counter()
-    settings = _export_settings(
-        c, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, "invoke release"
-    )
     identity = (cert_identity, cert_identity_regexp, cert_oidc_issuer)
     with _one_line_errors():
+        # A build that is not "audited" stops at the audit unless --allow-unpinned (dry run too).
+        settings = _export_settings(
+            c,
+            upstream,
+            checkpoint,
+            dist,
+            allow_unpinned,
+            tolerance,
+            mean_tolerance,
+            "invoke release",
+            require_audited=True,
+        )
         target = _target(c, repo, tag, api_url)  # a bad --repo/--tag fails now, not after the export
         token = _identity_token(identity_token, identity_token_file)
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
@@ -668,7 +770,7 @@ def _size(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         height = width = 0
     if height < 1 or width < 1:
-        raise MirrorError(f"--size {printable(text, 40)!r}: expected HxW or N, e.g. 320x320")
+        raise UsageError(f"--size {printable(text, 40)!r}: expected HxW or N, e.g. 320x320")
     return height, width
 
 
@@ -714,7 +816,7 @@ def evaluate(
     dist = Path(c.config.u2netp.dist)
     with _one_line_errors():
         if not images:
-            raise MirrorError("--images: which images? e.g. --images DUTS-TE/Image --masks DUTS-TE/Mask")
+            raise UsageError("--images: which images? e.g. --images DUTS-TE/Image --masks DUTS-TE/Mask")
         _require("evaluate", "onnxruntime", "numpy", "PIL", "py_sod_metrics", "matplotlib")
         from evaluation.models import default_threads
         from evaluation.run import EvaluationSettings
@@ -753,7 +855,9 @@ def _report_evaluation(result: dict[str, Any]) -> None:
     _indent("latency: " + ", ".join(f"{r} {latency[r]:.1f} ms" for r in ("candidate", "baseline") if r in latency))
 
 
-namespace = Collection(export, manifest, sign, attach, release, verify, demo, fetch_upstream, test, lock, evaluate)
+namespace = Collection(
+    export, manifest, sign, attach, release, verify, demo, fetch_upstream, pin_checkpoint, test, lock, evaluate
+)
 namespace.configure(shipped_defaults())
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,15 +38,18 @@ class DemoResult:
 
 @contextmanager
 def _servers(scratch: Path) -> Iterator[tuple[SigstoreStack, GitHubServer, Path]]:
-    stack = SigstoreStack().start()
-    github = GitHubServer(token="ghs_demo" + "0" * 32, repo=REPO).start()
-    try:
+    # Each server is stopped however the block ends (Ctrl-C or SIGTERM included), even one
+    # interrupted while the other was still starting.
+    with ExitStack() as running:
+        stack = SigstoreStack()
+        running.callback(stack.stop)
+        stack.start()
+        github = GitHubServer(token="ghs_demo" + "0" * 32, repo=REPO)
+        running.callback(github.stop)
+        github.start()
         trust_config = scratch / "trust_config.json"
         trust_config.write_text(json.dumps(stack.trust_config()), encoding="utf-8")
         yield stack, github, trust_config
-    finally:
-        github.stop()
-        stack.stop()
 
 
 def _sizes(directory: Path) -> list[str]:

@@ -33,7 +33,10 @@ Switches (attributes) make the server misbehave for as long as they are set:
 * ``download_mode``: "truncated" or "oversized" (bodies without Content-Length), "trickle"
   (one byte every ``trickle_seconds``), "bad_length" (``Content-Length: abc``),
   "redirect_loop", "file_redirect" (to ``file:///etc/passwd``), "foreign_redirect" (to
-  ``foreign_host``, recording whether the token came along).
+  ``foreign_host``, recording whether the token came along);
+* ``slow_mode``: one byte every ``trickle_seconds`` of "list_headers" (the headers of the
+  release listing), "list_body" (its JSON body) or "download_headers" (an asset download's
+  headers): a server that never stalls long enough for a read timeout, yet never finishes.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .http import LoopbackHTTPServer
 
 API_VERSION = "2022-11-28"
 _MUTATING = {"POST", "PATCH", "DELETE", "PUT"}
@@ -102,6 +107,7 @@ class GitHubServer:
         self.error_message: str | None = None
         self.download_mode = "normal"
         self.trickle_seconds = 0.25
+        self.slow_mode: str | None = None
         self.foreign_host = ""
         # Authorization headers seen by the "foreign" download host (must stay empty).
         self.foreign_authorizations: list[str] = []
@@ -176,9 +182,10 @@ class GitHubServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> GitHubServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self.root = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        server = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.root = f"http://127.0.0.1:{server.server_address[1]}"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._server = server  # only a running server is ever shut down (shutdown() waits for its loop)
         return self
 
     def stop(self) -> None:
@@ -473,6 +480,13 @@ class GitHubServer:
         if found is None or found[1].state != "uploaded":
             return self._error(404, "Not Found")
         data = found[1].path.read_bytes() if self.download_mode != "normal" else None
+        if self.slow_mode == "download_headers":
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {found[1].size}\r\n\r\n"
+            )
+            trickle(request, head.encode(), self.trickle_seconds)
+            request.close_connection = True
+            return None
         request.send_response(200)
         request.send_header("Content-Type", "application/octet-stream")
         if self.download_mode in ("truncated", "oversized", "trickle"):
@@ -508,6 +522,17 @@ class GitHubServer:
         return None
 
 
+def trickle(request: BaseHTTPRequestHandler, data: bytes, seconds: float) -> None:
+    """Send ``data`` one byte every ``seconds`` until it is sent or the client hangs up."""
+    try:
+        for index in range(len(data)):
+            request.wfile.write(data[index : index + 1])
+            request.wfile.flush()
+            time.sleep(seconds)
+    except OSError:
+        return
+
+
 def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -524,6 +549,16 @@ def _handler_for(server: GitHubServer) -> type[BaseHTTPRequestHandler]:
                 return
             status, body, headers = answer
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            listing = method == "GET" and self.path.split("?", 1)[0].endswith("/releases")
+            if listing and server.slow_mode in ("list_headers", "list_body"):
+                head = f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+                self.close_connection = True
+                if server.slow_mode == "list_headers":
+                    trickle(self, head.encode() + data, server.trickle_seconds)
+                else:
+                    self.wfile.write(head.encode())
+                    trickle(self, data, server.trickle_seconds)
+                return
             self.send_response(status)
             if "Content-Type" not in headers:
                 self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain")

@@ -13,6 +13,19 @@ from __future__ import annotations
 class MirrorError(Exception):
     """Base class: an expected failure with a one-line, actionable message."""
 
+    # What the command line exits with: 1, a check or an input failed; 2, the usage was wrong.
+    exit_code = 1
+
+
+class UsageError(MirrorError):
+    """The command line or the configuration is wrong (exit status 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A configured value (defaults.yaml, invoke.yaml, INVOKE_U2NETP_*, --pins) is malformed or out of range."""
+
 
 class UpstreamError(MirrorError):
     """The upstream checkout is missing, dirty, or not the audited one."""

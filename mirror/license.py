@@ -40,14 +40,19 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def check_apache_2(path: Path) -> None:
-    """Raise ``LicenseError`` unless ``path`` holds the Apache License 2.0 text."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise LicenseError(f"{path}: no LICENSE file; the upstream must ship the Apache License 2.0") from None
-    except OSError as exc:
-        raise LicenseError(f"{path}: cannot read the licence ({exc.strerror})") from None
+def check_apache_2(path: Path, raw: bytes | None = None) -> None:
+    """Raise ``LicenseError`` unless ``path`` holds the Apache License 2.0 text.
+
+    Pass ``raw``, the file's bytes, when they have been read already: the audit reads each
+    pinned file once and judges the bytes it hashed.
+    """
+    if raw is None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise LicenseError(f"{path}: no LICENSE file; the upstream must ship the Apache License 2.0") from None
+        except OSError as exc:
+            raise LicenseError(f"{path}: cannot read the licence ({exc.strerror})") from None
     text = _normalise(raw.decode("utf-8", errors="replace"))
     title = " ".join(_TITLE)
     if not text.startswith(title):

@@ -46,10 +46,18 @@ def manifest_bytes(path: Path, document: dict[str, Any]) -> bytes:
     return canonical_json(document)
 
 
+# A manifest is about 10 KiB; one far larger is not ours, and is never read whole.
+MAX_MANIFEST_BYTES = 1 << 20
+
+
 def load_manifest(path: Path) -> dict[str, Any]:
     """Read and schema-check a manifest; raise ``ManifestError`` naming the file if it is bad."""
     try:
-        document = loads_strict(path.read_bytes())
+        with path.open("rb") as stream:
+            data = stream.read(MAX_MANIFEST_BYTES + 1)
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"{path}: over {MAX_MANIFEST_BYTES >> 10} KiB; not a manifest (they are about 10 KiB)")
+        document = loads_strict(data)
     except FileNotFoundError:
         raise ManifestError(f"{path}: no manifest here") from None
     except OSError as exc:

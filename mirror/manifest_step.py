@@ -50,6 +50,7 @@ class ManifestResult:
     path: Path
     sha256: str
     document: dict[str, Any]
+    inputs: Inputs
 
 
 def _checkpoint_location(settings: ExportSettings) -> tuple[str, Path, str]:
@@ -101,9 +102,10 @@ def _licence_copies(settings: ExportSettings, audit: UpstreamAudit) -> dict[Path
     ):
         if relative is None or sha256 is None:
             continue
-        data = (audit.root / relative).read_bytes()
-        if sha256_bytes(data) != sha256:
-            raise ManifestError(f"{audit.root / relative}: changed during the run; run again")
+        # The bytes the audit read and hashed (read once), never the path again.
+        data = audit.license_bytes if kind == "LICENSE" else audit.notice_bytes
+        if data is None or sha256_bytes(data) != sha256:
+            raise ManifestError(f"{audit.root / relative}: not the bytes the audit hashed; run again")
         target = settings.dist / licence_copy_name(kind)
         copies[target] = (FileRecord(kind.lower(), "dist", target.name, sha256, len(data)), data)
     return copies
@@ -159,15 +161,20 @@ def _cross_check(settings: ExportSettings, inputs: Inputs, model_bytes: bytes, r
 def _input_records(settings: ExportSettings, inputs: Inputs) -> list[FileRecord]:
     """run_provenance's inputs: the upstream files, then the checkpoint."""
     audit = inputs.audit
-    checkpoint_root, checkpoint_dir, checkpoint_path = _checkpoint_location(settings)
+    checkpoint_root, _, checkpoint_path = _checkpoint_location(settings)
+    # Sizes and hashes of the bytes that were read once, not of whatever the paths hold now.
     records = [
-        FileRecord.of("upstream_module", "upstream", audit.root, audit.module_path, audit.module_sha256),
-        FileRecord.of("license", "upstream", audit.root, audit.license_path, audit.license_sha256),
+        FileRecord("upstream_module", "upstream", audit.module_path, audit.module_sha256, len(audit.module_source)),
+        FileRecord("license", "upstream", audit.license_path, audit.license_sha256, len(audit.license_bytes)),
     ]
-    if audit.notice_path and audit.notice_sha256:
-        records.append(FileRecord.of("notice", "upstream", audit.root, audit.notice_path, audit.notice_sha256))
+    if audit.notice_path and audit.notice_sha256 and audit.notice_bytes is not None:
+        records.append(
+            FileRecord("notice", "upstream", audit.notice_path, audit.notice_sha256, len(audit.notice_bytes))
+        )
     records.append(
-        FileRecord.of("checkpoint", checkpoint_root, checkpoint_dir, checkpoint_path, inputs.checkpoint_sha256)
+        FileRecord(
+            "checkpoint", checkpoint_root, checkpoint_path, inputs.checkpoint_sha256, len(inputs.checkpoint_bytes)
+        )
     )
     return records
 
@@ -186,14 +193,15 @@ def _upstream_section(settings: ExportSettings, inputs: Inputs, checkpoint_path:
         "license_spdx": SPDX_ID,
         "notice_present": audit.notice_path is not None,
         "notice_sha256": audit.notice_sha256,
-        "pinned": audit.pinned,
+        "pinned": not inputs.pin_problems,
+        "pin_problems": list(inputs.pin_problems),
         "allow_unpinned": settings.allow_unpinned,
         "pin": {
             "source": settings.pin.source,
             "commit": settings.pin.commit,
             "module_sha256": settings.pin.module_sha256,
             "license_sha256": settings.pin.license_sha256,
-            "checkpoint_sha256": settings.pin.checkpoint_sha256 or None,
+            "checkpoint_sha256": settings.pin.checkpoint_sha256,
         },
     }
 
@@ -239,7 +247,7 @@ def run_manifest(
     document = {
         "schema": SCHEMA_ID,
         "model_id": MODEL_ID,
-        "build_kind": settings.build_kind,
+        "build_kind": inputs.build_kind,
         "upstream": _upstream_section(settings, inputs, checkpoint.path),
         "export": _export_section(found),
         "outputs": {"onnx_path": onnx_record.path, "onnx_sha256": onnx_sha256, "onnx_size": onnx_record.size},
@@ -264,4 +272,4 @@ def run_manifest(
         write_files_atomic({settings.manifest_path: data, **{p: copy for p, (_, copy) in licence_copies.items()}})
         names = ", ".join(path.name for path in licence_copies)
         detail.append(f"{settings.manifest_path} ({len(data):,} bytes) and {names}")
-    return ManifestResult(settings.manifest_path, sha256_bytes(data), document)
+    return ManifestResult(settings.manifest_path, sha256_bytes(data), document, inputs)

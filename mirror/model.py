@@ -7,6 +7,7 @@ This module imports torch: import it only from code paths that need torch.
 from __future__ import annotations
 
 import importlib.util
+import io
 import pickle
 import re
 import sys
@@ -76,23 +77,33 @@ def _stand_in_for_torchvision() -> Iterator[None]:
                 sys.modules[name] = module
 
 
-def load_upstream_module(checkout: Path) -> types.ModuleType:
+def load_upstream_module(checkout: Path, source: bytes | None = None) -> types.ModuleType:
     """Execute ``model/u2net.py`` from ``checkout`` as a private module.
 
-    It gets a unique name, so it cannot clash with any other module called ``model``,
-    and neither ``sys.path`` nor ``sys.modules`` keeps a trace of it afterwards.
+    ``source`` is the module's bytes as the audit read and hashed them: those bytes, not
+    whatever the path holds by now, are what runs (read once).  Without it the file is read
+    here, for callers that audit nothing (tests, the fixture, the bench).  The module gets a
+    unique name, so it cannot clash with any other module called ``model``, and neither
+    ``sys.path`` nor ``sys.modules`` keeps a trace of it afterwards.
     """
     path = checkout / MODULE_IN_CHECKOUT
     name = UPSTREAM_MODULE_NAME
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise UpstreamError(f"{path}: cannot be loaded as a Python module")
-    module = importlib.util.module_from_spec(spec)
+    if source is None:
+        try:
+            source = path.read_bytes()
+        except OSError as exc:
+            raise UpstreamError(f"{path}: cannot be loaded as a Python module ({exc.strerror})") from None
+    try:
+        code = compile(source, str(path), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        raise UpstreamError(f"{path}: cannot be loaded as a Python module ({type(exc).__name__}: {exc})") from None
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
     sys.modules[name] = module  # some constructs (dataclasses, pickling) look themselves up here
     try:
         with _stand_in_for_torchvision(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            spec.loader.exec_module(module)
+            exec(code, module.__dict__)  # noqa: S102 - upstream's audited module, from its hashed bytes
     except Exception as exc:  # upstream code: any failure is the checkout's problem
         raise UpstreamError(f"{path}: importing it failed ({type(exc).__name__}: {exc})") from exc
     finally:
@@ -100,9 +111,9 @@ def load_upstream_module(checkout: Path) -> types.ModuleType:
     return module
 
 
-def build_u2netp(checkout: Path) -> nn.Module:
-    """``U2NETP(3, 1)`` from the checkout, in eval mode."""
-    module = load_upstream_module(checkout)
+def build_u2netp(checkout: Path, source: bytes | None = None) -> nn.Module:
+    """``U2NETP(3, 1)`` from the checkout (from ``source``, its audited bytes, when given), in eval mode."""
+    module = load_upstream_module(checkout, source)
     factory = getattr(module, "U2NETP", None)
     if not isinstance(factory, type) or not issubclass(factory, nn.Module):
         raise UpstreamError(f"{checkout / MODULE_IN_CHECKOUT}: defines no nn.Module named U2NETP")
@@ -122,23 +133,28 @@ def _reason(exc: BaseException, limit: int = 160) -> str:
     return first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
-def _read_checkpoint(path: Path) -> object:
+def read_checkpoint_bytes(path: Path) -> bytes:
+    """The checkpoint file's bytes, in one read: they are hashed and loaded from memory (read once)."""
     if not path.is_file():
         raise CheckpointError(
             f"{path}: no checkpoint here; download u2netp.pth from upstream's README links "
             "and put it there (or pass --checkpoint FILE)"
         )
     try:
-        with path.open("rb") as stream:
-            stream.read(1)
+        return path.read_bytes()
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read it ({exc.strerror or _reason(exc)})") from None
+
+
+def _read_checkpoint(path: Path, data: bytes | None) -> object:
+    if data is None:
+        data = read_checkpoint_bytes(path)
     try:
         # weights_only=True: tensors and plain containers only, so a malicious pickle
         # raises instead of running code.  There is deliberately no unsafe fallback.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # protocol notices; errors still raise
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refused = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if refused:
@@ -179,9 +195,13 @@ def _sample(items: Iterator[str] | list[str]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def load_checkpoint(net: nn.Module, path: Path) -> None:
-    """Load ``path`` into ``net`` strictly; raise ``CheckpointError`` naming what does not fit."""
-    state = _state_dict_of(path, _read_checkpoint(path))
+def load_checkpoint(net: nn.Module, path: Path, data: bytes | None = None) -> None:
+    """Load the checkpoint into ``net`` strictly; raise ``CheckpointError`` naming what does not fit.
+
+    ``data`` is the file's bytes as already read and hashed (read once); ``path`` then only
+    names the file in messages.  Without it the file is read here.
+    """
+    state = _state_dict_of(path, _read_checkpoint(path, data))
     expected = net.state_dict()
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
-from .hashing import sha256_bytes, sha256_file
+from .errors import CheckpointError, UpstreamError
+from .hashing import sha256_bytes
 from .license import SPDX_ID
 from .metadata import (
     INPUT_NAME,
@@ -25,7 +25,7 @@ from .metadata import (
     TRACE_WIDTH,
     build_metadata,
 )
-from .settings import OUTPUTS_OF_AN_EXPORT, ExportSettings
+from .settings import CHECKPOINT_PIN_KEY, OUTPUTS_OF_AN_EXPORT, BuildKind, ExportSettings, UpstreamPin
 from .upstream import UpstreamAudit, audit_checkout
 
 Report = Callable[[str], None]
@@ -47,11 +47,16 @@ def timed_step(report: Report, what: str) -> Iterator[list[str]]:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The audited upstream and the checkpoint, hashed once per run."""
+    """The audited upstream and the checkpoint, each read and hashed once per run."""
 
     audit: UpstreamAudit
     checkpoint: Path
     checkpoint_sha256: str
+    build_kind: BuildKind
+    # Each pin that is missing or does not hold; empty exactly when the build is "audited".
+    pin_problems: tuple[str, ...] = ()
+    # The bytes that were hashed: the checkpoint is loaded from these, never from its path again.
+    checkpoint_bytes: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -64,39 +69,82 @@ class ExportResult:
     validation: Any  # mirror.validate.ValidationReport (kept untyped: that module imports torch)
 
 
+def pin_problems(audit: UpstreamAudit, checkpoint_sha256: str, pin: UpstreamPin) -> tuple[str, ...]:
+    """Every pin that does not hold: the checkout's (commit, module, licence), then the checkpoint's."""
+    problems = list(audit.mismatches)
+    if pin.checkpoint_sha256 is None:
+        problems.append(
+            f"checkpoint: no pin ({CHECKPOINT_PIN_KEY} is not set: nobody has audited a u2netp.pth; "
+            "`invoke pin-checkpoint` sets it)"
+        )
+    elif checkpoint_sha256 != pin.checkpoint_sha256:
+        problems.append(f"checkpoint sha256 {checkpoint_sha256[:12]} != pinned {pin.checkpoint_sha256[:12]}")
+    return tuple(problems)
+
+
+def build_kind_of(pin: UpstreamPin, problems: tuple[str, ...], allow_unpinned: bool) -> BuildKind:
+    """The build's kind: "audited" only when every pin holds and none was waived.
+
+    "demo" for the embedded fixture.  --allow-unpinned marks a build "unpinned" even where
+    everything matched: it could have hidden a mismatch.
+    """
+    if pin.source != "config":
+        return "demo"
+    return "unpinned" if problems or allow_unpinned else "audited"
+
+
+def describe_build(kind: str, problems: tuple[str, ...] | list[str]) -> str:
+    """One line for the console: the kind, and each pin that does not hold."""
+    if kind == "audited":
+        return "audited (commit, module, licence and checkpoint all match their pins)"
+    if kind == "demo":
+        return "demo (the embedded fixture, not U-2-Net: never the audited model)"
+    return f"UNPINNED, not the audited model: {'; '.join(problems) or '--allow-unpinned waived the pins'}"
+
+
 def audit_inputs(settings: ExportSettings, report: Report) -> Inputs:
+    from .model import read_checkpoint_bytes
+
     with timed_step(report, "audit upstream") as detail:
         audit = audit_checkout(settings.upstream, settings.pin, settings.allow_unpinned)
-        detail.append(f"{audit.commit[:12]} {'pinned' if audit.pinned else 'UNPINNED (--allow-unpinned)'},")
+        state = "commit, module and licence pinned" if audit.pinned else "UNPINNED (--allow-unpinned)"
+        detail.append(f"{audit.commit[:12]} {state},")
         detail.append(f"licence {SPDX_ID}{', NOTICE' if audit.notice_path else ''}")
     with timed_step(report, "hash checkpoint") as detail:
-        if not settings.checkpoint.is_file():
-            raise CheckpointError(
-                f"{settings.checkpoint}: no checkpoint here; download u2netp.pth from upstream's "
-                "README links and put it there (or pass --checkpoint FILE)"
-            )
-        checkpoint_sha256 = sha256_file(settings.checkpoint)
+        # Read once: these bytes are hashed here and loaded from memory later.
+        checkpoint_bytes = read_checkpoint_bytes(settings.checkpoint)
+        checkpoint_sha256 = sha256_bytes(checkpoint_bytes)
         wanted = settings.pin.checkpoint_sha256
-        if settings.require_checkpoint_pin and not wanted:
+        if settings.require_checkpoint_pin and wanted is None:
             raise CheckpointError(
-                f"{settings.checkpoint}: no audited sha256 is pinned for u2netp.pth (u2netp.pin.checkpoint_sha256); "
+                f"{settings.checkpoint}: no audited sha256 is pinned for u2netp.pth ({CHECKPOINT_PIN_KEY}); "
                 "a maintainer must audit the file and pin it before a release (docs/maintainer-guide.md)"
             )
-        if wanted and checkpoint_sha256 != wanted and not settings.allow_unpinned:
+        if wanted is not None and checkpoint_sha256 != wanted and not settings.allow_unpinned:
             raise CheckpointError(
                 f"{settings.checkpoint}: sha256 {checkpoint_sha256[:12]} != pinned {wanted[:12]}; "
                 "use the audited u2netp.pth, or pass --allow-unpinned"
             )
         detail.append(checkpoint_sha256[:12])
-    return Inputs(audit, settings.checkpoint, checkpoint_sha256)
+        detail.append("pinned" if wanted == checkpoint_sha256 else "NOT PINNED")
+    problems = pin_problems(audit, checkpoint_sha256, settings.pin)
+    kind = build_kind_of(settings.pin, problems, settings.allow_unpinned)
+    report(f"build: {describe_build(kind, problems)}")
+    if kind == "unpinned" and settings.require_audited and not settings.allow_unpinned:
+        raise UpstreamError(
+            f"{settings.upstream}: not the audited model ({'; '.join(problems)}); refusing to release it "
+            "(--allow-unpinned releases it anyway, marked 'unpinned')"
+        )
+    return Inputs(audit, settings.checkpoint, checkpoint_sha256, kind, problems, checkpoint_bytes)
 
 
 def load_head(settings: ExportSettings, inputs: Inputs, report: Report) -> Any:
     from .model import SaliencyHead, build_u2netp, load_checkpoint
 
     with timed_step(report, "load U2NETP") as detail:
-        net = build_u2netp(settings.upstream)
-        load_checkpoint(net, inputs.checkpoint)
+        # The module and the checkpoint from the bytes the audit hashed, not from their paths.
+        net = build_u2netp(settings.upstream, inputs.audit.module_source)
+        load_checkpoint(net, inputs.checkpoint, inputs.checkpoint_bytes)
         detail.append(f"{sum(p.numel() for p in net.parameters()):,} parameters")
     return SaliencyHead(net).eval()
 
@@ -134,13 +182,13 @@ def expected_metadata(settings: ExportSettings, inputs: Inputs) -> dict[str, str
         upstream_repo=settings.pin.repo_url,
         upstream_commit=inputs.audit.commit,
         upstream_module_sha256=inputs.audit.module_sha256,
-        upstream_pinned=inputs.audit.pinned,
+        upstream_pinned=not inputs.pin_problems,
         checkpoint_sha256=inputs.checkpoint_sha256,
         license_spdx=SPDX_ID,
         torch_version=torch.__version__,
         onnx_version=onnx.__version__,
         selected_output=SELECTED_OUTPUT,
-        build_kind=settings.build_kind,
+        build_kind=inputs.build_kind,
     )
 
 

@@ -57,10 +57,13 @@ DEFAULT_VALIDATION_SHAPES: tuple[tuple[int, int, int], ...] = (
 
 
 # What an export is, recorded in the ONNX metadata and the manifest, and checked by verify:
-# "audited": the configured pins, all matched; "unpinned": --allow-unpinned was given, so
-# something may not match them; "demo": the embedded fixture, not U-2-Net at all.
+# "audited": every pin holds (commit, module, licence and checkpoint, all set and all matched);
+# "unpinned": some pin is missing or differs (the manifest names each); "demo": the embedded
+# fixture, not U-2-Net at all.
 BuildKind = Literal["audited", "unpinned", "demo"]
 BUILD_KINDS: tuple[BuildKind, ...] = ("audited", "unpinned", "demo")
+# The config key a maintainer sets once the checkpoint is audited (`invoke pin-checkpoint`).
+CHECKPOINT_PIN_KEY = "u2netp.pin.checkpoint_sha256"
 
 
 @dataclass(frozen=True)
@@ -71,19 +74,23 @@ class UpstreamPin:
     commit: str
     module_sha256: str
     license_sha256: str
-    # Empty until a maintainer has audited the real u2netp.pth; enforced once set.
-    checkpoint_sha256: str = ""
+    # None until a maintainer has audited u2netp.pth; until then no build is "audited".
+    checkpoint_sha256: str | None = None
     # Where the pin came from, recorded in the manifest ("config" or "demo-fixture").
     source: str = "config"
 
     @classmethod
-    def from_config(cls, pin: Mapping[str, Any], source: str = "config") -> UpstreamPin:
+    def from_config(cls, pin: Mapping[str, Any], source: str = "config", where: str = "u2netp.pin") -> UpstreamPin:
+        """The pins in ``pin``, each checked (``ConfigError`` naming the key if one is malformed or empty)."""
+        from .config import check_pin
+
+        check_pin(pin, where)
         return cls(
             repo_url=str(pin["repo_url"]),
             commit=str(pin["commit"]),
             module_sha256=str(pin["module_sha256"]),
             license_sha256=str(pin["license_sha256"]),
-            checkpoint_sha256=str(pin.get("checkpoint_sha256") or ""),
+            checkpoint_sha256=str(pin["checkpoint_sha256"]) if "checkpoint_sha256" in pin else None,
             source=source,
         )
 
@@ -99,6 +106,9 @@ class ExportSettings:
     allow_unpinned: bool = False
     # The release workflow sets this: no release from a checkpoint nobody has audited.
     require_checkpoint_pin: bool = False
+    # `invoke release` sets this: a build that is not "audited" stops at the audit, before any
+    # work, unless allow_unpinned.
+    require_audited: bool = False
     tolerance: float = DEFAULT_TOLERANCE
     mean_tolerance: float = DEFAULT_MEAN_TOLERANCE
     seed: int = 0
@@ -115,12 +125,6 @@ class ExportSettings:
                 raise MirrorError(f"{flag} {value!r}: must be a finite number > 0")
         if self.dist.exists() and not self.dist.is_dir():
             raise OutputError(f"{self.dist}: is a file, not a directory; pass --dist with a directory")
-
-    @property
-    def build_kind(self) -> BuildKind:
-        if self.pin.source != "config":
-            return "demo"
-        return "unpinned" if self.allow_unpinned else "audited"
 
     @property
     def onnx_path(self) -> Path:

@@ -38,7 +38,7 @@ from mirror.settings import (
 from .assets import checked_manifest, licence_copies
 from .attestation import read_statement, statement_subjects, subjects_of
 from .bundles import prehashed
-from .checks import ExpectedSigner, verify_release
+from .checks import ExpectedSigner, pin_disagreements, verify_release
 from .errors import AttachConflict, GitHubError
 from .github import GitHubClient, Progress
 from .instance import SigstoreInstance
@@ -135,10 +135,11 @@ def preflight(
     if need_token and not target.token:
         raise MirrorError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents: write")
     manifest, assets = release_assets(dist)
-    if manifest["build_kind"] != "audited" and not allow_unpinned:
+    problems = pin_disagreements(manifest, pins)
+    if problems and not allow_unpinned:
         raise MirrorError(
-            f"{dist / MANIFEST_NAME}: a {manifest['build_kind']} build, not the audited model; "
-            "refusing to publish it (--allow-unpinned publishes it anyway, marked as such)"
+            f"{dist / MANIFEST_NAME}: a {manifest['build_kind']} build, not the audited model "
+            f"({'; '.join(problems)}); refusing to publish it (--allow-unpinned publishes it anyway, marked as such)"
         )
     verify_release(dist, expected, instance, pins, allow_unpinned=allow_unpinned)
     onnx = dist / ONNX_NAME
@@ -221,10 +222,12 @@ def _release_text(manifest: dict[str, Any], target: ReleaseTarget, assets: list[
     marker = "" if kind == "audited" else f"{kind.upper()} BUILD, NOT THE AUDITED MODEL: "
     name = f"{marker}{MODEL_ID} {target.tag} (U-2-Net {upstream['commit'][:12]})"
     rows = "\n".join(f"| `{a.name}` | `{a.sha256}` |" for a in assets)
+    unheld = "".join(f"- {problem}\n" for problem in upstream.get("pin_problems") or [])
     warning = (
         ""
         if kind == "audited"
         else f"**This is a {kind} build: it was not exported from the audited upstream and checkpoint.**\n\n"
+        + (f"Pins that did not hold:\n\n{unheld}\n" if unheld else "")
     )
     body = f"""{warning}U-2-Net's U2NETP saliency model ({upstream["repo"]} at commit `{upstream["commit"]}`), \
 exported to ONNX (opset {manifest["export"]["opset"]}, input `{manifest["export"]["input_name"]}` → \
@@ -396,6 +399,12 @@ def attach_release(
         dist, target, expected, instance, pins, allow_unpinned=allow_unpinned, need_token=not dry_run
     )
     report(f"preflight: {len(assets)} assets present, signatures and pins verified, ONNX not tracked by git")
+    if problems := pin_disagreements(manifest, pins):
+        report(
+            f"build: {manifest['build_kind'].upper()}, not the audited model (--allow-unpinned): {'; '.join(problems)}"
+        )
+    else:
+        report("build: audited (every pin holds)")
     check = _signature_equivalence(instance, expected, manifest, assets)
     content = _RemoteContent(client)
     for _ in range(2):  # a second round only after losing the race to publish the tag

@@ -35,10 +35,21 @@ def prehashed(sha256_hex: str) -> Hashed:
     return Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(sha256_hex))
 
 
+# A Sigstore bundle is a few KiB (a certificate chain, a log entry, a signature or a small
+# DSSE envelope); a file far larger is not one, and is never read whole.
+MAX_BUNDLE_BYTES = 1 << 20
+
+
 def read_bundle(path: Path) -> Bundle:
     """Parse a Sigstore bundle; raise ``MirrorError`` naming the file if it is not one."""
     try:
-        return Bundle.from_json(path.read_bytes())
+        with path.open("rb") as stream:
+            data = stream.read(MAX_BUNDLE_BYTES + 1)
+        if len(data) > MAX_BUNDLE_BYTES:
+            raise MirrorError(
+                f"{path}: over {MAX_BUNDLE_BYTES >> 10:,} KiB; not a Sigstore bundle (they are a few KiB)"
+            )
+        return Bundle.from_json(data)
     except FileNotFoundError:
         raise MirrorError(f"{path}: missing") from None
     except (SigstoreError, ValueError, OSError) as exc:

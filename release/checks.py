@@ -18,13 +18,14 @@ import requests
 from sigstore.errors import Error as SigstoreError
 from sigstore.verify import Verifier, policy
 
-from mirror.errors import MirrorError
+from mirror.config import check_signer_template
+from mirror.errors import MirrorError, UsageError
 from mirror.hashing import sha256_file
 from mirror.metadata import read_metadata
-from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, UpstreamPin, bundle_name
+from mirror.settings import CHECKPOINT_PIN_KEY, MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, UpstreamPin, bundle_name
 
 from .assets import bundle_path, checked_manifest, licence_copies
-from .attestation import StatementError, disagreements, read_statement, statement_subjects
+from .attestation import LOCAL_BUILDER, StatementError, disagreements, read_statement, statement_subjects
 from .bundles import IdentityRegexp, prehashed, read_bundle, signer_identity
 from .errors import VerificationFailed
 from .instance import SigstoreInstance
@@ -76,7 +77,7 @@ class ExpectedSigner:
 
     def policy(self) -> policy.VerificationPolicy:
         if (self.identity is None) == (self.identity_regexp is None):
-            raise MirrorError("give exactly one of --cert-identity and --cert-identity-regexp")
+            raise UsageError("give exactly one of --cert-identity and --cert-identity-regexp")
         if self.identity is not None:
             return policy.Identity(identity=self.identity, issuer=self.issuer)
         return IdentityRegexp(self.identity_regexp or "", self.issuer)
@@ -94,7 +95,7 @@ class ExpectedSigner:
         try:
             return re.fullmatch(self.identity_regexp or "", identity) is not None
         except re.error as exc:
-            raise MirrorError(
+            raise UsageError(
                 f"--cert-identity-regexp {self.identity_regexp!r}: not a regular expression ({exc})"
             ) from None
 
@@ -118,11 +119,12 @@ class ExpectedSigner:
         if identity or identity_regexp:
             return cls(issuer=chosen_issuer, identity=identity or None, identity_regexp=identity_regexp or None)
         if not repo or not tag:
-            raise MirrorError(
+            raise UsageError(
                 "which signer to expect? pass --cert-identity (or --cert-identity-regexp), or --repo and --tag "
                 "to expect that repository's release workflow"
             )
-        return cls(issuer=chosen_issuer, identity=str(defaults["cert_identity"]).format(repo=repo, tag=tag))
+        template = check_signer_template(defaults["cert_identity"])
+        return cls(issuer=chosen_issuer, identity=template.format(repo=repo, tag=tag))
 
 
 def _signature_check(verifier: Verifier, path: Path, digest: str, expected: policy.VerificationPolicy) -> str:
@@ -163,7 +165,8 @@ def metadata_disagreements(metadata: dict[str, str], manifest: dict[str, Any]) -
 
 
 def pin_disagreements(manifest: dict[str, Any], pins: UpstreamPin) -> list[str]:
-    """Where the signed manifest departs from the audited pins the verifier ships."""
+    """Each way the signed manifest departs from the audited pins the verifier ships, or the pins
+    are incomplete: a pin that is not set (no checkpoint audited yet) is a problem, never a skip."""
     upstream = manifest["upstream"]
     problems = []
     if manifest["build_kind"] != "audited":
@@ -171,7 +174,9 @@ def pin_disagreements(manifest: dict[str, Any], pins: UpstreamPin) -> list[str]:
     if upstream["pin"]["source"] != "config":
         problems.append(f"upstream.pin.source is {upstream['pin']['source']!r} (signed), not the project's pins")
     if not upstream["pinned"]:
-        problems.append("upstream.pinned is false (signed): the checkout did not match its pins")
+        signed = upstream.get("pin_problems") or []
+        said = f": {'; '.join(printable(p, 200) for p in signed)}" if signed else ""
+        problems.append(f"upstream.pinned is false (signed), a pin did not hold at export{said}")
     if upstream["repo"] != pins.repo_url:
         problems.append(
             f"upstream.repo is {printable(upstream['repo'], 80)!r} (signed), the audited pin is {pins.repo_url!r}"
@@ -182,7 +187,12 @@ def pin_disagreements(manifest: dict[str, Any], pins: UpstreamPin) -> list[str]:
         ("upstream.license_sha256", upstream["license_sha256"], pins.license_sha256),
         ("upstream.checkpoint_sha256", upstream["checkpoint_sha256"], pins.checkpoint_sha256),
     ):
-        if audited and signed != audited:
+        if audited is None:
+            problems.append(
+                f"{field}: the pins this verifier holds set no {CHECKPOINT_PIN_KEY} (no checkpoint has been audited), "
+                "so no release is the audited model"
+            )
+        elif signed != audited:
             problems.append(f"{field} is {signed[:16]}… (signed), the audited pin is {audited[:16]}…")
     return problems
 
@@ -274,18 +284,36 @@ def _provenance_holds(
         raise VerificationFailed("provenance", f"the statement names files the release does not carry: {extra}")
     if problems := disagreements(statement, manifest):
         raise VerificationFailed("provenance", problems[0])
-    builder = statement["predicate"].get("runDetails", {}).get("builder", {}).get("id", "?")
+    builder = _builder_id(statement)
+    signer = signer_identity(bundle.signing_certificate).identity
+    # The builder must be the identity that signed (the release workflow, as in the certificate),
+    # or say honestly that the build ran outside GitHub Actions; never another workflow.
+    if builder not in (signer, LOCAL_BUILDER):
+        raise VerificationFailed(
+            "provenance",
+            f"the statement names the builder {printable(builder, 120)!r}, but it was signed by {signer}: "
+            "a statement must name the workflow that signed it",
+        )
     return f"in-toto SLSA v1 statement over {len(subjects)} files, same signer, built by {printable(builder, 120)}"
+
+
+def _builder_id(statement: dict[str, Any]) -> str:
+    details = statement.get("predicate", {}).get("runDetails") if isinstance(statement.get("predicate"), dict) else None
+    builder = details.get("builder") if isinstance(details, dict) else None
+    found = builder.get("id") if isinstance(builder, dict) else None
+    if not isinstance(found, str):
+        raise VerificationFailed("provenance", "the statement names no runDetails.builder.id")
+    return found
 
 
 def _pins_hold(manifest: dict[str, Any], pins: UpstreamPin, allow_unpinned: bool) -> Check:
     if problems := pin_disagreements(manifest, pins):
+        every = "; ".join(problems)
         if not allow_unpinned:
             raise VerificationFailed(
-                "audited pins", f"{problems[0]}; this is not the audited model (--allow-unpinned accepts it)"
+                "audited pins", f"{every}; this is not the audited model (--allow-unpinned accepts it)"
             )
-        more = f" (and {len(problems) - 1} more differences)" if len(problems) > 1 else ""
-        return Check("audited pins", f"WARNING: not the audited model: {problems[0]}{more}", warning=True)
+        return Check("audited pins", f"WARNING: not the audited model: {every}", warning=True)
     return Check("audited pins", f"build {manifest['build_kind']}, upstream {manifest['upstream']['commit'][:12]}")
 
 

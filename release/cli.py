@@ -19,17 +19,21 @@ install_log_redaction()
 
 import argparse  # noqa: E402 (after the redaction is installed, on purpose)
 import logging  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from mirror import __version__  # noqa: E402
-from mirror.errors import MirrorError  # noqa: E402
+from mirror.config import check_config  # noqa: E402
+from mirror.errors import ConfigError, MirrorError  # noqa: E402
 from mirror.settings import UpstreamPin, load_yaml, shipped_defaults  # noqa: E402
 
 from .redact import printable  # noqa: E402
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# A pins file is a few hundred bytes.
+_MAX_PINS_BYTES = 64 << 10
 
 
 def _positive_seconds(text: str) -> float:
@@ -72,9 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--timeout",
         type=_positive_seconds,
-        default=60.0,
         metavar="SECONDS",
-        help="how long a read may stall (default 60); each file's deadline grows with its size at 1 MiB/s",
+        help="the deadline of each request to GitHub: connect, headers and body "
+        f"(default {float(shipped_defaults()['u2netp']['github']['timeout_seconds']):g}); a download's grows with "
+        "its size at 1 MiB/s",
     )
     who = verify.add_argument_group("who must have signed it (default: the repository's release workflow at the tag)")
     who.add_argument("--cert-identity", help="the exact signer identity (certificate SAN)")
@@ -109,14 +114,20 @@ def _pins(path: Path | None) -> UpstreamPin:
     if path is None:
         return UpstreamPin.from_config(shipped_defaults()["u2netp"]["pin"])
     try:
-        document = load_yaml(path.read_text(encoding="utf-8"))
-        return UpstreamPin.from_config(document["u2netp"]["pin"])
+        with path.open("rb") as stream:
+            text = stream.read(_MAX_PINS_BYTES + 1)
+        if len(text) > _MAX_PINS_BYTES:
+            raise ConfigError(f"{path}: over {_MAX_PINS_BYTES >> 10} KiB; not a pins file")
+        document = load_yaml(text.decode("utf-8"))
+        pin = document["u2netp"]["pin"]
     except OSError as exc:
-        raise MirrorError(f"{path}: cannot read the pins ({exc.strerror})") from None
+        raise ConfigError(f"{path}: cannot read the pins ({exc.strerror})") from None
     except (ValueError, KeyError, TypeError):
-        raise MirrorError(
+        raise ConfigError(
             f"{path}: not a pins file (expected u2netp: pin: repo_url, commit, module_sha256, …)"
         ) from None
+    # Each pin checked: an empty or null one is an error naming it, never a check skipped.
+    return UpstreamPin.from_config(pin, where=f"{path}: u2netp.pin")
 
 
 def _settings(args: argparse.Namespace):  # -> VerifySettings
@@ -127,6 +138,7 @@ def _settings(args: argparse.Namespace):  # -> VerifySettings
     from .verify import VerifySettings
 
     defaults = shipped_defaults()["u2netp"]
+    check_config(defaults)
     target = None
     if args.repo or args.tag:
         target = ReleaseTarget.from_environment(args.repo, args.tag, args.api_url)
@@ -151,13 +163,22 @@ def _settings(args: argparse.Namespace):  # -> VerifySettings
             attempts=int(github["attempts"]),
             backoff=float(github["backoff_seconds"]),
             max_wait=float(github["max_wait_seconds"]),
-            timeout=args.timeout,
+            timeout=args.timeout if args.timeout is not None else float(github["timeout_seconds"]),
         ),
     )
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that every ``finally`` (the staging directory's) runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     # sigstore-python's own warnings (an offline TUF load, …) would make an error a second line.
     logging.getLogger("sigstore").setLevel(logging.ERROR)
     start = time.perf_counter()
@@ -167,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         checks = run_verify(_settings(args), lambda line: print(line, flush=True))
     except MirrorError as exc:
         print(f"error: {printable(exc, 2000)}", file=sys.stderr, flush=True)
-        return EXIT_FAILED
+        return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; nothing was moved into the release directory", file=sys.stderr)
-        return EXIT_FAILED
+        return 130
+    except _Terminated:
+        print("error: terminated; nothing was moved into the release directory", file=sys.stderr)
+        return 143
     print(f"verify: {verdict(checks)} ({time.perf_counter() - start:.1f} s)", flush=True)
     return EXIT_OK
 

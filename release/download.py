@@ -1,9 +1,17 @@
 """``verify --repo --tag``: fetch a release into a staging directory, verify it there, then keep it.
 
-dist only ever holds verified releases: the assets are downloaded (each checked against the
-size and digest the API announced) into a new directory beside dist, verified there, and
-moved into dist only when every check passed.  On any failure the staging directory goes
-and dist keeps exactly what it had.
+dist only ever holds verified releases:
+
+* Only the files the release contract names are downloaded: the ONNX, the manifest, their
+  bundles, the signed provenance (unless ``--no-provenance``), and the licence copies the
+  manifest names (its signature is checked before anything moves).  Anything else the release
+  carries, an unsigned ``NOTICE`` included, stays on the server and is reported.
+* Each download is checked against the size and digest the API announced, and the signed
+  documents against a size fit for their kind (a bundle is kilobytes) before they are fetched.
+* The staging directory is inside dist, so moving the verified files in is a rename on one
+  file system even when dist is a mount point.  The move is all or nothing: what it replaces is
+  set aside first and put back if any rename fails.  On every exit path (a failed check, an
+  error, Ctrl-C, SIGTERM through the console script) the staging directory is removed.
 """
 
 from __future__ import annotations
@@ -17,24 +25,36 @@ from pathlib import Path
 from typing import TypeVar
 
 from mirror.errors import MirrorError, OutputError
-from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, bundle_name, licence_copy_name
+from mirror.jsonio import StrictJSONError, loads_strict
+from mirror.manifest import MAX_MANIFEST_BYTES
+from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, bundle_name
 
-from .assets import RELEASE_FILES
+from .assets import RELEASE_FILES, licence_copies
+from .bundles import MAX_BUNDLE_BYTES
 from .github import GitHubClient, Progress
+from .remote import RemoteAsset
 from .target import ReleaseTarget
 
 T = TypeVar("T")
+STAGING_PREFIX = ".u2netp-mirror-staging-"
 
-# Everything verify reads; the licence files come along for the operator's records.
-REQUIRED = (
-    ONNX_NAME,
-    MANIFEST_NAME,
-    bundle_name(ONNX_NAME),
-    bundle_name(MANIFEST_NAME),
-    PROVENANCE_NAME,
-    licence_copy_name("LICENSE"),
-)
-OPTIONAL = (licence_copy_name("NOTICE"),)
+# The signed documents, fetched first (each with a size cap), then the files they vouch for.
+SIGNED_DOCUMENTS = {
+    MANIFEST_NAME: MAX_MANIFEST_BYTES,
+    bundle_name(ONNX_NAME): MAX_BUNDLE_BYTES,
+    bundle_name(MANIFEST_NAME): MAX_BUNDLE_BYTES,
+    PROVENANCE_NAME: MAX_BUNDLE_BYTES,
+}
+
+
+def _manifest_licences(path: Path) -> list[str]:
+    """The licence copies the (not yet verified) manifest names; verify then holds them to it."""
+    try:
+        with path.open("rb") as stream:
+            manifest = loads_strict(stream.read(MAX_MANIFEST_BYTES + 1))
+        return list(licence_copies(manifest))
+    except (OSError, StrictJSONError, KeyError, TypeError, AttributeError):
+        raise MirrorError(f"{path.name}: not a readable manifest; the release is broken or was tampered with") from None
 
 
 def download_release(
@@ -44,10 +64,12 @@ def download_release(
     progress: Progress = lambda *_: None,
     *,
     provenance: bool = True,
+    report: Callable[[str], None] = lambda _: None,
 ) -> list[str]:
-    """Download the release's assets into ``directory`` (each checked, then renamed in place).
+    """Download the release's signed files into ``directory``; return their names.
 
-    ``provenance=False`` (for releases made before the signed provenance) makes it optional.
+    ``provenance=False`` (for releases made before the signed provenance) leaves the statement
+    out altogether.  Whatever else the release carries is reported and left on the server.
     """
     release = client.find_release(target.tag)
     if release is None:
@@ -55,59 +77,100 @@ def download_release(
             f"{target.repo}: no release {target.tag} (drafts are visible only with a token that can see them)"
         )
     assets = {asset.name: asset for asset in client.list_assets(release) if asset.uploaded}
-    required = [name for name in REQUIRED if provenance or name != PROVENANCE_NAME]
-    optional = [*OPTIONAL, *([] if provenance else [PROVENANCE_NAME])]
-    missing = [name for name in required if name not in assets]
-    if missing:
+    documents = {name: cap for name, cap in SIGNED_DOCUMENTS.items() if provenance or name != PROVENANCE_NAME}
+    if missing := [name for name in [ONNX_NAME, *documents] if name not in assets]:
         raise MirrorError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)}")
-    wanted = [*required, *(name for name in optional if name in assets)]
+    for name, cap in documents.items():  # every size first: a hostile one stops the run before any download
+        _within(assets[name], cap)
+    for name in documents:
+        client.download_asset(assets[name], directory / name, progress)  # the name is ours, not the server's
+    wanted = [ONNX_NAME, *_manifest_licences(directory / MANIFEST_NAME)]
+    if missing := [name for name in wanted if name not in assets]:
+        raise MirrorError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)} (its manifest names it)")
     for name in wanted:
-        # The file name is ours (REQUIRED, OPTIONAL), never the server's.
         client.download_asset(assets[name], directory / name, progress)
-    return wanted
+    names = [*documents, *wanted]
+    if left := sorted(set(assets) - set(names)):
+        report(f"left on the server, not part of the signed release: {', '.join(left)}")
+    return names
+
+
+def _within(asset: RemoteAsset, cap: int) -> None:
+    if asset.size > cap:
+        raise MirrorError(
+            f"release asset {asset.name}: {asset.size:,} bytes announced, over the {cap >> 10:,} KiB such a "
+            "file can be; refusing to download it"
+        )
 
 
 def _missing_parents(path: Path) -> list[Path]:
     missing = []
-    for parent in path.parents:
+    for parent in [path, *path.parents]:
         if parent.exists():
             break
         missing.append(parent)
     return missing
 
 
+def _in_the_way(dist: Path) -> None:
+    """Refuse at once, before any download, if a release file's name in dist is not a plain file."""
+    for name in RELEASE_FILES:
+        path = dist / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise OutputError(
+                f"{path}: is a directory or a link, not a release file; move it away (nothing was downloaded)"
+            )
+
+
 @contextmanager
-def _staging_beside(dist: Path) -> Iterator[Path]:
-    """A new, private directory next to ``dist`` (same file system: moves are renames)."""
+def _staging_in(dist: Path) -> Iterator[Path]:
+    """A new, private directory inside ``dist`` (its file system, so moves are renames)."""
     if dist.exists() and not dist.is_dir():
         raise OutputError(f"{dist}: is a file, not a directory; pass --dist with a directory")
+    _in_the_way(dist)
     made = _missing_parents(dist)
     try:
-        dist.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{dist.name}.staging-", dir=dist.parent))
+        dist.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=dist))
     except OSError as exc:
-        raise OutputError(f"{dist}: cannot write beside it ({exc.strerror})") from None
+        raise OutputError(f"{dist}: cannot write in it ({exc.strerror})") from None
     try:
         yield staging
     except BaseException:
-        for parent in made:  # deepest first; only the ones this run made, and only if empty
-            if parent.exists() and not any(parent.iterdir()):
-                parent.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
+        for directory in made:  # deepest first; only the ones this run made, and only if empty
+            if directory.exists() and not any(directory.iterdir()):
+                directory.rmdir()
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def _promote(staging: Path, names: list[str], dist: Path) -> None:
-    """Move the verified files into dist; remove release files of an older release they do not replace."""
+    """Move the verified files into dist all at once, or not at all.
+
+    The release files dist holds now (those replaced, and those of an older release that this
+    one does not carry) are first set aside in the staging directory; if moving any new file in
+    fails, everything moved so far goes back.
+    """
+    previous = staging / ".previous"
+    set_aside: list[str] = []
+    moved_in: list[str] = []
     try:
-        dist.mkdir(exist_ok=True)
-        for stale in sorted(set(RELEASE_FILES) - set(names)):
-            (dist / stale).unlink(missing_ok=True)
+        previous.mkdir()
+        for name in RELEASE_FILES:
+            if (dist / name).exists():
+                os.replace(dist / name, previous / name)
+                set_aside.append(name)
         for name in names:
             os.replace(staging / name, dist / name)
+            moved_in.append(name)
     except OSError as exc:
-        raise OutputError(f"{dist}: cannot move the verified files in ({exc.strerror})") from None
+        for name in moved_in:
+            os.replace(dist / name, staging / name)
+        for name in set_aside:
+            os.replace(previous / name, dist / name)
+        raise OutputError(f"{dist}: cannot move the verified files in ({exc.strerror}); dist is as it was") from None
 
 
 def fetch_verified(
@@ -118,13 +181,14 @@ def fetch_verified(
     progress: Progress = lambda *_: None,
     *,
     provenance: bool = True,
+    report: Callable[[str], None] = lambda _: None,
 ) -> T:
-    """Download the release beside ``dist``, ``verify`` the download, and move it into ``dist``.
+    """Download the release into a staging directory in ``dist``, ``verify`` it, and move it in.
 
     ``verify`` raises on any failed check; then nothing in ``dist`` changes.
     """
-    with _staging_beside(dist) as staging:
-        names = download_release(target, staging, client, progress, provenance=provenance)
+    with _staging_in(dist) as staging:
+        names = download_release(target, staging, client, progress, provenance=provenance, report=report)
         result = verify(staging)
         _promote(staging, names, dist)
     return result

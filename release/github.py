@@ -26,6 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -33,9 +34,10 @@ from typing import Any, BinaryIO, TypeVar
 import requests
 import urllib3
 
-from mirror.errors import MirrorError
+from mirror.errors import ConfigError, UsageError
 from mirror.jsonio import StrictJSONError, loads_strict
 
+from .deadline import DeadlineAdapter, deadline
 from .errors import GitHubError
 from .redact import printable
 from .remote import MAX_ASSET_SIZE, RemoteAsset, RemoteRelease, check_api_url, check_url, origin, redirect_target
@@ -45,6 +47,10 @@ CHUNK_SIZE = 1 << 20
 MAX_JSON_BYTES = 16 << 20
 MAX_REDIRECTS = 5
 MAX_PAGES = 100
+PER_PAGE = 100
+# GitHub allows 1,000 assets per release; the releases of one repository are listed to 10,000.
+MAX_ASSETS = 1000
+MAX_RELEASES = MAX_PAGES * PER_PAGE
 # A transfer's deadline is the read timeout plus its size at this rate: a stalled or
 # trickling server is abandoned, a slow honest one still has ample time.
 MIN_RATE = 1 << 20
@@ -69,7 +75,7 @@ _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 def check_repo(repo: str) -> str:
     if not _REPO.fullmatch(repo or "") or any(part in (".", "..") for part in repo.split("/")):
-        raise MirrorError(f"--repo {printable(repo, 80)!r}: expected OWNER/NAME, e.g. example/u2netp-mirror")
+        raise UsageError(f"--repo {printable(repo, 80)!r}: expected OWNER/NAME, e.g. example/u2netp-mirror")
     return repo
 
 
@@ -78,7 +84,20 @@ class RetryPolicy:
     attempts: int = 5
     backoff: float = 1.0  # first wait; doubles each retry
     max_wait: float = 60.0  # no single wait is longer, whatever the server asks
-    timeout: float = 60.0  # per request: connect, and each read
+    # The deadline of one request: connect, headers and body (a download's grows with its size).
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        # Library callers get the same one-line refusal as a bad config key, not a traceback later.
+        checks = (
+            ("attempts", self.attempts, 1, 20),
+            ("backoff", self.backoff, 0.0, 3600.0),
+            ("max_wait", self.max_wait, 0.0, 3600.0),
+            ("timeout", self.timeout, 1e-3, 3600.0),
+        )
+        for name, value, low, high in checks:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise ConfigError(f"RetryPolicy.{name}={value!r}: expected a number from {low:g} to {high:g}")
 
 
 @dataclass(frozen=True)
@@ -154,11 +173,28 @@ class GitHubClient:
         if api == ("https", "api.github.com", 443):
             self._token_origins.add(("https", "uploads.github.com", 443))
         self._session = requests.Session()
+        # Every request runs under a whole-request deadline (deadline.py), not only per read.
+        for scheme in ("https://", "http://"):
+            self._session.mount(scheme, DeadlineAdapter())
         self._session.headers.update({"X-GitHub-Api-Version": API_VERSION, "User-Agent": "u2netp-mirror"})
 
     @property
     def host(self) -> str:
         return origin(self.api_url)[1]
+
+    @contextmanager
+    def _bounded(self, what: str, seconds: float) -> Iterator[None]:
+        """Run one attempt (request and body) under a deadline; past it, a one-line, final error."""
+        with deadline(seconds) as running:
+            try:
+                yield
+            except (_Retryable, GitHubError, requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+                if running.expired:
+                    raise GitHubError(
+                        f"GitHub {what}: no complete answer within {seconds:.0f} s (connect, headers and body); "
+                        f"the server ({self.host}) is too slow or stalled; try again or raise --timeout"
+                    ) from None
+                raise
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -319,23 +355,37 @@ class GitHubClient:
         """
 
         def attempt() -> tuple[T, requests.Response]:
-            response = self._send_once(method, url, what, ok, **kwargs)
-            return self._json(response, method, what, kind), response
+            with self._bounded(f"{method} {what}", self.retry.timeout):
+                response = self._send_once(method, url, what, ok, **kwargs)
+                return self._json(response, method, what, kind), response
 
         return self._retrying(f"{method} {what}", attempt)
 
     def _delete(self, url: str, what: str) -> None:
         def attempt() -> None:
-            self._send_once("DELETE", url, what, (204, 404)).close()
+            with self._bounded(f"DELETE {what}", self.retry.timeout):
+                self._send_once("DELETE", url, what, (204, 404)).close()
 
         self._retrying(f"DELETE {what}", attempt)
 
-    def _paginated(self, path: str, what: str) -> Iterator[Any]:
-        """Every item of a list endpoint, following ``Link: rel="next"`` only along the same list."""
+    def _paginated(self, path: str, what: str, max_items: int) -> Iterator[Any]:
+        """Every item of a list endpoint, following ``Link: rel="next"`` only along the same list.
+
+        Bounded three ways, so a hostile server cannot make the client read forever or grow
+        without limit: at most ``PER_PAGE`` items a page, ``max_items`` in all, and no page twice.
+        """
         base = f"{self.api_url}{path}"
-        url = f"{base}?per_page=100"
+        url = f"{base}?per_page={PER_PAGE}"
+        seen: set[str] = set()
+        count = 0
         for _ in range(MAX_PAGES):
+            seen.add(url)
             items, response = self._call("GET", url, what, list)
+            if len(items) > PER_PAGE:
+                raise GitHubError(f"GitHub GET {what}: {len(items):,} items on one page, over the {PER_PAGE} asked for")
+            count += len(items)
+            if count > max_items:
+                raise GitHubError(f"GitHub GET {what}: more than {max_items:,}; refusing to read on")
             yield from items
             following = response.links.get("next", {}).get("url")
             if not following:
@@ -345,6 +395,8 @@ class GitHubClient:
                 raise GitHubError(
                     f"GitHub GET {what}: the next page is elsewhere ({printable(url, 100)}); refusing to follow it"
                 )
+            if url in seen:
+                raise GitHubError(f"GitHub GET {what}: the next page is one already read (the same page twice)")
         raise GitHubError(f"GitHub GET {what}: more than {MAX_PAGES} pages; refusing to read on")
 
     # -- releases --------------------------------------------------------------------------
@@ -355,7 +407,7 @@ class GitHubClient:
 
     def releases_for(self, tag: str) -> list[RemoteRelease]:
         """Every release for ``tag``, drafts included (GitHub allows several drafts for one tag)."""
-        found = (RemoteRelease.parse(item) for item in self._paginated(self._releases_path, "releases"))
+        found = (RemoteRelease.parse(item) for item in self._paginated(self._releases_path, "releases", MAX_RELEASES))
         return [release for release in found if release.tag_name == tag]
 
     def find_release(self, tag: str) -> RemoteRelease | None:
@@ -374,8 +426,9 @@ class GitHubClient:
         url = f"{self.api_url}{self._releases_path}"
 
         def attempt() -> RemoteRelease:
-            response = self._send_once("POST", url, what, (201,), json=payload)
-            return RemoteRelease.parse(self._json(response, "POST", what, dict))
+            with self._bounded(f"POST {what}", self.retry.timeout):
+                response = self._send_once("POST", url, what, (201,), json=payload)
+                return RemoteRelease.parse(self._json(response, "POST", what, dict))
 
         try:
             return self._retrying(what, attempt, recover=lambda: self.find_release(tag))
@@ -395,7 +448,7 @@ class GitHubClient:
         self._delete(f"{self.api_url}{self._releases_path}/{release.id}", f"release {release.tag_name} (draft)")
 
     def list_assets(self, release: RemoteRelease) -> list[RemoteAsset]:
-        items = self._paginated(f"{self._releases_path}/{release.id}/assets", "release assets")
+        items = self._paginated(f"{self._releases_path}/{release.id}/assets", "release assets", MAX_ASSETS)
         return [RemoteAsset.parse(item) for item in items]
 
     def delete_asset(self, asset: RemoteAsset) -> None:
@@ -436,6 +489,10 @@ class GitHubClient:
         what = f"upload {name}"
 
         def attempt() -> RemoteAsset:
+            with self._bounded(what, transfer_deadline(size, self.retry.timeout)):
+                return upload_once()
+
+        def upload_once() -> RemoteAsset:
             body = _UploadBody(path, name, progress, self.clock, transfer_deadline(size, self.retry.timeout))
             try:
                 response = self._send_once(
@@ -466,9 +523,14 @@ class GitHubClient:
         """One attempt at the asset's bytes: written to ``sink`` (if any) and hashed; the sha256.
 
         Checked on the way: never more than the announced size (reading stops at size + 1),
-        exactly that size in the end, the announced digest if there is one, and the deadline.
+        exactly that size in the end, the announced digest if there is one, and the deadline,
+        which covers the request's headers as well as its body.
         """
         what = f"download {asset.name}"
+        with self._bounded(what, transfer_deadline(asset.size, self.retry.timeout)):
+            return self._stream_asset_once(asset, sink, progress, what)
+
+    def _stream_asset_once(self, asset: RemoteAsset, sink: BinaryIO | None, progress: Progress, what: str) -> str:
         response = self._send_once(
             "GET",
             f"{self.api_url}{self._releases_path}/assets/{asset.id}",

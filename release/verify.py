@@ -75,4 +75,12 @@ def run_verify(settings: VerifySettings, say: Callable[[str], None]) -> list[Che
     )
     say(f"verify: downloading release {target.tag} of {target.repo}; it moves into {settings.dist} once verified")
     with transfer_progress("download") as progress:
-        return fetch_verified(target, settings.dist, client, check, progress, provenance=settings.provenance)
+        return fetch_verified(
+            target,
+            settings.dist,
+            client,
+            check,
+            progress,
+            provenance=settings.provenance,
+            report=lambda line: say(f"  {line}"),
+        )

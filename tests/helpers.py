@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mirror.fixture import Fixture
+from mirror.hashing import sha256_file
 from mirror.settings import ExportSettings, UpstreamPin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,9 +21,17 @@ def audited_pins(fixture: Fixture) -> UpstreamPin:
 
 
 def settings_for(fixture: Fixture, dist: Path, **changes) -> ExportSettings:
-    base = ExportSettings(
-        upstream=fixture.root, checkpoint=fixture.checkpoint, dist=dist, pin=audited_pins(fixture), entrypoint="pytest"
-    )
+    """Export settings for ``fixture`` with its pins as configured pins: an "audited" build.
+
+    Unless the test gives a pin of its own, the checkpoint pin is the sha256 of the checkpoint
+    file as it is now, as a maintainer would have pinned it: a test that changes or replaces
+    the file is about that file, not about a pin mismatch (tests of the pin set one).
+    """
+    pin = audited_pins(fixture)
+    checkpoint = Path(changes.get("checkpoint", fixture.checkpoint))
+    if "pin" not in changes and checkpoint.is_file():
+        pin = replace(pin, checkpoint_sha256=sha256_file(checkpoint))
+    base = ExportSettings(upstream=fixture.root, checkpoint=fixture.checkpoint, dist=dist, pin=pin, entrypoint="pytest")
     return replace(base, **changes)
 
 
@@ -52,11 +61,22 @@ def run_cli(
 
 
 def fixture_pin_env(fixture: Fixture) -> dict[str, str]:
-    """Environment overriding the config pins with the fixture's, as a user would."""
+    """Environment overriding the config pins with the fixture's, as a user would.
+
+    The commit, module and licence pins are environment variables; the checkpoint pin, whose
+    key defaults.yaml leaves out until a checkpoint is audited (and Invoke reads variables only
+    for keys it knows), comes from a runtime config file (INVOKE_RUNTIME_CONFIG) beside the fixture.
+    """
+    import json
+
+    runtime = fixture.root.parent / f"{fixture.root.name}.checkpoint-pin.yaml"
+    sha256 = fixture.pin.checkpoint_sha256 or sha256_file(fixture.checkpoint)
+    runtime.write_text(json.dumps({"u2netp": {"pin": {"checkpoint_sha256": sha256}}}))  # JSON is YAML
     return {
         "INVOKE_U2NETP_PIN_COMMIT": fixture.pin.commit,
         "INVOKE_U2NETP_PIN_MODULE_SHA256": fixture.pin.module_sha256,
         "INVOKE_U2NETP_PIN_LICENSE_SHA256": fixture.pin.license_sha256,
+        "INVOKE_RUNTIME_CONFIG": str(runtime),
     }
 
 
@@ -66,7 +86,8 @@ def pins_file(pin: UpstreamPin, directory: Path) -> Path:
 
     path = directory / "pins.json"
     fields = ("repo_url", "commit", "module_sha256", "license_sha256", "checkpoint_sha256")
-    path.write_text(json.dumps({"u2netp": {"pin": {name: getattr(pin, name) for name in fields}}}))  # JSON is YAML
+    values = {name: getattr(pin, name) for name in fields if getattr(pin, name) is not None}
+    path.write_text(json.dumps({"u2netp": {"pin": values}}))  # JSON is YAML
     return path
 
 

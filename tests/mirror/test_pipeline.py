@@ -19,7 +19,7 @@ from mirror.manifest import schema_problems
 from mirror.manifest_step import run_manifest
 from mirror.model import SaliencyHead, build_u2netp, load_checkpoint
 from mirror.pipeline import run_export
-from tests.helpers import files_in, settings_for
+from tests.helpers import audited_pins, files_in, settings_for
 
 
 def export_and_manifest(settings):
@@ -214,7 +214,7 @@ def test_manifest_refuses_an_onnx_exported_from_other_inputs(checkout, tmp_path)
     other = tmp_path / "other.pth"
     write_checkpoint(checkout.root, other, seed=1)
     with pytest.raises(ManifestError, match=r"exported from other inputs.*checkpoint_sha256"):
-        run_manifest(replace(settings, checkpoint=other))
+        run_manifest(settings_for(checkout, settings.dist, checkpoint=other))
     assert settings.manifest_path.read_bytes() == before
 
 
@@ -361,13 +361,14 @@ def test_failed_validation_leaves_dist_as_it_was(checkout, tmp_path):
     before = settings.onnx_path.read_bytes()
     write_checkpoint(checkout.root, checkout.checkpoint, seed=3)
     with pytest.raises(ValidationError, match=r"differs from torch by .* > tolerance 1e-12"):
-        run_export(replace(settings, tolerance=1e-12))
+        run_export(settings_for(checkout, settings.dist, tolerance=1e-12))
     assert files_in(settings.dist) == ["u2netp_mirror_v1.onnx"]
     assert settings.onnx_path.read_bytes() == before
 
 
 def test_release_requires_an_audited_checkpoint_pin(checkout, tmp_path):
-    settings = settings_for(checkout, tmp_path / "dist", require_checkpoint_pin=True)
+    unpinned = replace(audited_pins(checkout), checkpoint_sha256=None)
+    settings = settings_for(checkout, tmp_path / "dist", require_checkpoint_pin=True, pin=unpinned)
     with pytest.raises(CheckpointError, match="no audited sha256 is pinned"):
         run_export(settings)
     assert files_in(settings.dist) == []
@@ -388,7 +389,7 @@ def test_reexport_removes_what_described_the_old_onnx(checkout, tmp_path):
     other = tmp_path / "other.pth"
     write_checkpoint(checkout.root, other, seed=9)
     lines.clear()
-    run_export(replace(settings, checkpoint=other), report=lines.append)
+    run_export(settings_for(checkout, settings.dist, checkpoint=other), report=lines.append)
     assert files_in(settings.dist) == ["u2netp_mirror_v1.LICENSE", "u2netp_mirror_v1.onnx"]
     (line,) = [line for line in lines if "removed" in line]
     assert "u2netp_mirror_v1.manifest.json" in line and "run `invoke manifest`, then `invoke sign`" in line
