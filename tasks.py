@@ -496,7 +496,7 @@ def sign(
 
 def _identity_token(identity_token: str | None, identity_token_file: str | None) -> str | None:
     if identity_token and identity_token_file:
-        raise UsageError("--identity-token and --identity-token-file are exclusive; pass one of them")
+        raise MirrorError("--identity-token and --identity-token-file are exclusive; pass one of them")
     if identity_token_file:
         from release.identity import read_token_file
 
@@ -770,7 +770,7 @@ def _size(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         height = width = 0
     if height < 1 or width < 1:
-        raise UsageError(f"--size {printable(text, 40)!r}: expected HxW or N, e.g. 320x320")
+        raise MirrorError(f"--size {printable(text, 40)!r}: expected HxW or N, e.g. 320x320")
     return height, width
 
 
@@ -816,7 +816,7 @@ def evaluate(
     dist = Path(c.config.u2netp.dist)
     with _one_line_errors():
         if not images:
-            raise UsageError("--images: which images? e.g. --images DUTS-TE/Image --masks DUTS-TE/Mask")
+            raise MirrorError("--images: which images? e.g. --images DUTS-TE/Image --masks DUTS-TE/Mask")
         _require("evaluate", "onnxruntime", "numpy", "PIL", "py_sod_metrics", "matplotlib")
         from evaluation.models import default_threads
         from evaluation.run import EvaluationSettings

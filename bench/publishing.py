@@ -95,7 +95,8 @@ def bench_verify(model: BenchModel, scratch: Path, repeat: int) -> Row:
         pins = scratch / "pins.json"
         pin = model.pin
         fields = ("repo_url", "commit", "module_sha256", "license_sha256", "checkpoint_sha256")
-        pins.write_text(json.dumps({"u2netp": {"pin": {name: getattr(pin, name) for name in fields}}}))
+        values = {name: getattr(pin, name) for name in fields if getattr(pin, name) is not None}
+        pins.write_text(json.dumps({"u2netp": {"pin": values}}))
         ours_args = invoke_args("verify", "--dist", str(dist), "--trust-config", str(trust))
         ours_args += ["--cert-identity", IDENTITY, "--cert-oidc-issuer", ISSUER]
         stock = _stock_verify(trust, dist)

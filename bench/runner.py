@@ -12,6 +12,7 @@ says which model each row used.  Needs a checkout: the loopback servers are in l
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -93,10 +94,15 @@ def _model(options: BenchOptions, scratch: Path) -> tuple[BenchModel, str]:
     from mirror.fixture import SMALL_WIDTH, U2NETP_SIZED_WIDTH, build_fixture
 
     fixture = build_fixture(scratch / "U-2-Net", width=SMALL_WIDTH if options.quick else U2NETP_SIZED_WIDTH)
+    # The checkpoint pin comes from a runtime config file: defaults.yaml has no such key until a
+    # checkpoint is audited, and Invoke reads INVOKE_U2NETP_* variables only for keys it knows.
+    runtime = scratch / "checkpoint-pin.json"
+    runtime.write_text(json.dumps({"u2netp": {"pin": {"checkpoint_sha256": fixture.pin.checkpoint_sha256}}}))
     env = {
         "INVOKE_U2NETP_PIN_COMMIT": fixture.pin.commit,
         "INVOKE_U2NETP_PIN_MODULE_SHA256": fixture.pin.module_sha256,
         "INVOKE_U2NETP_PIN_LICENSE_SHA256": fixture.pin.license_sha256,
+        "INVOKE_RUNTIME_CONFIG": str(runtime),
     }
     if options.quick:
         sentence = "the small demo fixture (11 k parameters, random weights; a smoke run, not representative)"

@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,8 +203,8 @@ def read_checkout(root: Path, hint: str) -> CheckoutState:
     """
     git_dir, common = _git_dirs(root, hint)
     commit = _resolve_head(root, git_dir, common)
-    with tempfile.TemporaryDirectory(prefix="u2netp-mirror-audit-") as name:
-        scratch = Path(name)
+    scratch = Path(tempfile.mkdtemp(prefix="u2netp-mirror-audit-"))
+    try:
         env = _environment(scratch, _private_git_dir(scratch, git_dir, common, commit), root)
         kind = _git(env, root, "cat-file", "-t", commit)
         if kind.returncode != 0 or kind.stdout.strip() != "commit":
@@ -211,4 +212,16 @@ def read_checkout(root: Path, hint: str) -> CheckoutState:
         status = _git(env, root, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=all")
         if status.returncode != 0:
             raise UpstreamError(f"{root}: git status failed ({last_line(status)}); {hint}")
+    finally:
+        _remove(scratch)
     return CheckoutState(commit=commit, changes=tuple(line for line in status.stdout.splitlines() if line.strip()))
+
+
+def _remove(scratch: Path) -> None:
+    # Ctrl-C kills git mid-run, and a dying git may still be writing its index.lock while the
+    # tree is removed: try again briefly rather than leave the directory behind.
+    for _ in range(5):
+        shutil.rmtree(scratch, ignore_errors=True)
+        if not scratch.exists():
+            return
+        time.sleep(0.05)

@@ -22,6 +22,7 @@ from torch import nn
 
 from .errors import CheckpointError, UpstreamError
 from .settings import MODULE_IN_CHECKOUT
+from .upstream import read_checkpoint_bytes
 
 SELECTED_OUTPUT = "d0"
 # The private name upstream's module runs under (see load_upstream_module).
@@ -131,19 +132,6 @@ def _reason(exc: BaseException, limit: int = 160) -> str:
     if len(first) <= limit:
         return first
     return first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
-
-
-def read_checkpoint_bytes(path: Path) -> bytes:
-    """The checkpoint file's bytes, in one read: they are hashed and loaded from memory (read once)."""
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path}: no checkpoint here; download u2netp.pth from upstream's README links "
-            "and put it there (or pass --checkpoint FILE)"
-        )
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read it ({exc.strerror or _reason(exc)})") from None
 
 
 def _read_checkpoint(path: Path, data: bytes | None) -> object:

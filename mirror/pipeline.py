@@ -26,7 +26,7 @@ from .metadata import (
     build_metadata,
 )
 from .settings import CHECKPOINT_PIN_KEY, OUTPUTS_OF_AN_EXPORT, BuildKind, ExportSettings, UpstreamPin
-from .upstream import UpstreamAudit, audit_checkout
+from .upstream import UpstreamAudit, audit_checkout, read_checkpoint_bytes
 
 Report = Callable[[str], None]
 
@@ -103,8 +103,6 @@ def describe_build(kind: str, problems: tuple[str, ...] | list[str]) -> str:
 
 
 def audit_inputs(settings: ExportSettings, report: Report) -> Inputs:
-    from .model import read_checkpoint_bytes
-
     with timed_step(report, "audit upstream") as detail:
         audit = audit_checkout(settings.upstream, settings.pin, settings.allow_unpinned)
         state = "commit, module and licence pinned" if audit.pinned else "UNPINNED (--allow-unpinned)"

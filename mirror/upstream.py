@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checkout import read_checkout
-from .errors import UpstreamError
+from .errors import CheckpointError, UpstreamError
 from .hashing import sha256_bytes
 from .license import check_apache_2
 from .settings import MODULE_IN_CHECKOUT, UpstreamPin
@@ -125,3 +125,16 @@ def audit_checkout(root: Path, pin: UpstreamPin, allow_unpinned: bool = False) -
         license_bytes=license_bytes,
         notice_bytes=notice_bytes,
     )
+
+
+def read_checkpoint_bytes(path: Path) -> bytes:
+    """The checkpoint file's bytes, in one read: they are hashed and loaded from memory (read once)."""
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: no checkpoint here; download u2netp.pth from upstream's README links "
+            "and put it there (or pass --checkpoint FILE)"
+        )
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from None

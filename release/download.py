@@ -82,13 +82,15 @@ def download_release(
         raise MirrorError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)}")
     for name, cap in documents.items():  # every size first: a hostile one stops the run before any download
         _within(assets[name], cap)
-    for name in documents:
-        client.download_asset(assets[name], directory / name, progress)  # the name is ours, not the server's
-    wanted = [ONNX_NAME, *_manifest_licences(directory / MANIFEST_NAME)]
-    if missing := [name for name in wanted if name not in assets]:
-        raise MirrorError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)} (its manifest names it)")
-    for name in wanted:
+    # The name each file is written under is ours (the release contract), never the server's.
+    for name in [ONNX_NAME, *documents]:
         client.download_asset(assets[name], directory / name, progress)
+    licences = _manifest_licences(directory / MANIFEST_NAME)
+    if missing := [name for name in licences if name not in assets]:
+        raise MirrorError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)} (its manifest names it)")
+    for name in licences:
+        client.download_asset(assets[name], directory / name, progress)
+    wanted = [ONNX_NAME, *licences]
     names = [*documents, *wanted]
     if left := sorted(set(assets) - set(names)):
         report(f"left on the server, not part of the signed release: {', '.join(left)}")

@@ -176,7 +176,7 @@ def test_every_task_and_option_is_documented():
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "checked 12" in result.stdout
+    assert "checked 13" in result.stdout
 
 
 # -- rough edges a new user hit ---------------------------------------------------------------
@@ -235,7 +235,9 @@ def test_release_dry_run_changes_nothing(checkout, tmp_path, how):
     ("value", "required"), [("false", False), ("0", False), ("no", False), ("true", True), ("1", True)]
 )
 def test_require_checkpoint_pin_reads_false_as_false(checkout, tmp_path, value, required):
-    env = {**fixture_pin_env(checkout), "INVOKE_U2NETP_EXPORT_REQUIRE_CHECKPOINT_PIN": value}
+    # No checkpoint pin (the runtime config that would set it left out): what the setting is about.
+    pins = {key: text for key, text in fixture_pin_env(checkout).items() if key != "INVOKE_RUNTIME_CONFIG"}
+    env = {**pins, "INVOKE_U2NETP_EXPORT_REQUIRE_CHECKPOINT_PIN": value}
     result = run_cli("export", "--upstream", str(checkout.root), "--dist", "dist", cwd=tmp_path, env=env)
     if required:
         assert result.returncode == 1 and "no audited sha256 is pinned" in result.stderr

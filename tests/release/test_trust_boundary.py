@@ -329,14 +329,14 @@ def test_replace_without_server_digests_verifies_by_download(github, published, 
 def test_replace_with_corrupted_uploads_and_no_digests_changes_nothing_published(
     github, published, instance, pins, tmp_path, pristine, sigstore_stack
 ):
-    from tests.release.test_github_release import _other_signed_dist
+    from tests.release.test_github_release import _other_signed_dist, audited_pins_of
 
     other = _other_signed_dist(tmp_path, pristine, instance, sigstore_stack)
     state = remote_state(github)
     github.no_digests = True
     github.corrupt_uploads = True
     with pytest.raises(GitHubError, match=r"keeps the upload with sha256 .* nothing published was changed"):
-        attach_lib(github, other, instance, pins, replace=True)
+        attach_lib(github, other, instance, audited_pins_of(other), replace=True)
     assert remote_state(github) == state  # the published release's good assets are all still there
 
 
