@@ -28,7 +28,7 @@ from typing import Any  # noqa: E402
 
 from invoke import Collection, Exit, ParseError, task  # noqa: E402
 
-from mirror.errors import MirrorError, UsageError  # noqa: E402
+from mirror.errors import InputError, MirrorError, UsageError, VerificationError  # noqa: E402
 from mirror.settings import ExportSettings, UpstreamPin, default_checkpoint, shipped_defaults  # noqa: E402
 from release.redact import printable  # noqa: E402
 
@@ -135,7 +135,7 @@ def _require(extra: str, *modules: str) -> None:
 
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
-        raise MirrorError(
+        raise InputError(
             f"{', '.join(missing)} not installed: this task needs `pip install 'u2netp-mirror[{extra}]'` "
             f"(in a checkout: pip install -e '.[{extra}]'; on a CPU machine install torch==2.13.0 first)"
         )
@@ -414,7 +414,7 @@ def pin_checkpoint(c, checkpoint=None, write=False, pin_without_witness=False):
         if disputed or not change.verdicts:
             why = "a witness disagrees" if disputed else "no witness is configured"
             if not pin_without_witness:
-                raise MirrorError(
+                raise VerificationError(
                     f"{checkpoint}: not pinned: {why}, so this is not upstream's u2netp.pth as others recorded it "
                     "(--pin-without-witness pins it on your word alone; docs/maintainer-guide.md)"
                 )
@@ -496,7 +496,7 @@ def sign(
 
 def _identity_token(identity_token: str | None, identity_token_file: str | None) -> str | None:
     if identity_token and identity_token_file:
-        raise MirrorError("--identity-token and --identity-token-file are exclusive; pass one of them")
+        raise UsageError("--identity-token and --identity-token-file are exclusive; pass one of them")
     if identity_token_file:
         from release.identity import read_token_file
 
@@ -770,7 +770,7 @@ def _size(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         height = width = 0
     if height < 1 or width < 1:
-        raise MirrorError(f"--size {printable(text, 40)!r}: expected HxW or N, e.g. 320x320")
+        raise UsageError(f"--size {printable(text, 40)!r}: expected HxW or N, e.g. 320x320")
     return height, width
 
 
@@ -816,7 +816,7 @@ def evaluate(
     dist = Path(c.config.u2netp.dist)
     with _one_line_errors():
         if not images:
-            raise MirrorError("--images: which images? e.g. --images DUTS-TE/Image --masks DUTS-TE/Mask")
+            raise UsageError("--images: which images? e.g. --images DUTS-TE/Image --masks DUTS-TE/Mask")
         _require("evaluate", "onnxruntime", "numpy", "PIL", "py_sod_metrics", "matplotlib")
         from evaluation.models import default_threads
         from evaluation.run import EvaluationSettings

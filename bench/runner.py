@@ -37,18 +37,18 @@ class BenchOptions:
 
     def check(self) -> None:
         """Refuse a combination that would fail, or mislead, only minutes into the run."""
-        from mirror.errors import MirrorError
+        from mirror.errors import InputError, UsageError
 
         if (self.upstream is None) != (self.checkpoint is None):
-            raise MirrorError("--upstream and --checkpoint go together: the real model needs both")
+            raise UsageError("--upstream and --checkpoint go together: the real model needs both")
         if self.baseline is not None and self.upstream is None:
-            raise MirrorError(
+            raise UsageError(
                 f"{self.baseline}: a baseline is compared with an export of the same network; "
                 "also give --upstream and --checkpoint"
             )
         for path in (self.upstream, self.checkpoint, self.baseline):
             if path is not None and not path.exists():
-                raise MirrorError(f"{path}: not found")
+                raise InputError(f"{path}: not found")
 
 
 def bench_startup(repeat: int) -> Row:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from mirror.errors import MirrorError
+from mirror.errors import InputError, UsageError
 
 
-class EvaluationError(MirrorError):
+class EvaluationError(InputError):
     """A model or an image set that cannot be evaluated; the message says which and why."""
+
+
+class EvaluationUsageError(EvaluationError, UsageError):
+    """An evaluation option that is out of range (exit status 2)."""

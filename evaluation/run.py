@@ -21,7 +21,7 @@ import numpy as np
 from mirror.atomic import write_files_atomic
 
 from .dataset import Entry, Sample, Skipped, discover, load, samples
-from .errors import EvaluationError
+from .errors import EvaluationError, EvaluationUsageError
 from .metrics import AgreementTotals, MetricTotals, agreement, image_metrics, protocol_map
 from .models import SaliencyModel, default_threads
 
@@ -45,7 +45,7 @@ class EvaluationSettings:
 
     def check(self) -> None:
         if self.batch_size < 1 or self.threads < 1 or self.latency_samples < 1 or self.grid_rows < 1:
-            raise EvaluationError("--batch-size, --threads, --latency-samples and --grid-rows must be at least 1")
+            raise EvaluationUsageError("--batch-size, --threads, --latency-samples and --grid-rows must be at least 1")
         if self.out.exists() and not self.out.is_dir():
             raise EvaluationError(f"{self.out}: is a file, not a directory; pass --out with a directory")
 

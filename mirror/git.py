@@ -13,12 +13,12 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import MirrorError
+from .errors import InputError
 
 DEFAULT_TIMEOUT = 60
 
 
-class GitError(MirrorError):
+class GitError(InputError):
     """git is missing, or took too long."""
 
 

@@ -118,11 +118,11 @@ class ExportSettings:
 
     def check(self) -> None:
         """The checks that need no file contents and no torch: they fail at once, before any work."""
-        from .errors import MirrorError, OutputError
+        from .errors import OutputError, UsageError
 
         for flag, value in (("--tolerance", self.tolerance), ("--mean-tolerance", self.mean_tolerance)):
             if not math.isfinite(value) or value <= 0:
-                raise MirrorError(f"{flag} {value!r}: must be a finite number > 0")
+                raise UsageError(f"{flag} {value!r}: must be a finite number > 0")
         if self.dist.exists() and not self.dist.is_dir():
             raise OutputError(f"{self.dist}: is a file, not a directory; pass --dist with a directory")
 

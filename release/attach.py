@@ -21,7 +21,7 @@ from sigstore.models import Bundle
 from sigstore.verify import Verifier
 
 from mirror import __version__
-from mirror.errors import MirrorError
+from mirror.errors import InputError, UsageError, VerificationError
 from mirror.git import GitError, run_git
 from mirror.hashing import sha256_file
 from mirror.settings import (
@@ -104,12 +104,12 @@ def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
     for name in [*names, ONNX_NAME]:
         path = dist / name
         if not path.is_file():
-            raise MirrorError(f"{path}: missing; run `invoke release` (or the step that makes it) first")
+            raise InputError(f"{path}: missing; run `invoke release` (or the step that makes it) first")
         digest = onnx_sha256 if name == ONNX_NAME else sha256_file(path)
         assets.append(LocalAsset(name, path, digest, path.stat().st_size))
     for asset in assets:
         if asset.name in licences and asset.sha256 != licences[asset.name]:
-            raise MirrorError(f"{asset.path}: is not the upstream licence file the manifest records")
+            raise InputError(f"{asset.path}: is not the upstream licence file the manifest records")
     return manifest, assets
 
 
@@ -133,18 +133,18 @@ def preflight(
 ) -> tuple[dict[str, Any], list[LocalAsset]]:
     """Everything checked before the first request: credentials, files, signatures, pins, git."""
     if need_token and not target.token:
-        raise MirrorError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents: write")
+        raise UsageError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents: write")
     manifest, assets = release_assets(dist)
     problems = pin_disagreements(manifest, pins)
     if problems and not allow_unpinned:
-        raise MirrorError(
+        raise VerificationError(
             f"{dist / MANIFEST_NAME}: a {manifest['build_kind']} build, not the audited model "
             f"({'; '.join(problems)}); refusing to publish it (--allow-unpinned publishes it anyway, marked as such)"
         )
     verify_release(dist, expected, instance, pins, allow_unpinned=allow_unpinned)
     onnx = dist / ONNX_NAME
     if _tracked_by_git(onnx):
-        raise MirrorError(
+        raise InputError(
             f"{onnx}: is tracked by git; model binaries are release assets only: `git rm --cached` it first"
         )
     return manifest, assets

@@ -25,7 +25,7 @@ from sigstore.models import Bundle
 from sigstore.verify import policy
 from sigstore_models.common.v1 import HashAlgorithm
 
-from mirror.errors import MirrorError
+from mirror.errors import InputError, UsageError
 
 _FULCIO_ISSUER = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 
@@ -46,15 +46,13 @@ def read_bundle(path: Path) -> Bundle:
         with path.open("rb") as stream:
             data = stream.read(MAX_BUNDLE_BYTES + 1)
         if len(data) > MAX_BUNDLE_BYTES:
-            raise MirrorError(
-                f"{path}: over {MAX_BUNDLE_BYTES >> 10:,} KiB; not a Sigstore bundle (they are a few KiB)"
-            )
+            raise InputError(f"{path}: over {MAX_BUNDLE_BYTES >> 10:,} KiB; not a Sigstore bundle (they are a few KiB)")
         return Bundle.from_json(data)
     except FileNotFoundError:
-        raise MirrorError(f"{path}: missing") from None
+        raise InputError(f"{path}: missing") from None
     except (SigstoreError, ValueError, OSError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise MirrorError(f"{path}: not a Sigstore bundle ({first[:160]})") from None
+        raise InputError(f"{path}: not a Sigstore bundle ({first[:160]})") from None
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ class IdentityRegexp:
         try:
             self._pattern = re.compile(pattern)
         except re.error as exc:
-            raise MirrorError(f"--cert-identity-regexp {pattern!r}: not a regular expression ({exc})") from None
+            raise UsageError(f"--cert-identity-regexp {pattern!r}: not a regular expression ({exc})") from None
         self._issuer = policy.OIDCIssuer(issuer)
 
     def verify(self, cert: Certificate) -> None:

@@ -19,7 +19,7 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.verify import Verifier, policy
 
 from mirror.config import check_signer_template
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, UsageError
 from mirror.hashing import sha256_file
 from mirror.metadata import read_metadata
 from mirror.settings import CHECKPOINT_PIN_KEY, MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, UpstreamPin, bundle_name
@@ -77,7 +77,7 @@ class ExpectedSigner:
 
     def policy(self) -> policy.VerificationPolicy:
         if (self.identity is None) == (self.identity_regexp is None):
-            raise MirrorError("give exactly one of --cert-identity and --cert-identity-regexp")
+            raise UsageError("give exactly one of --cert-identity and --cert-identity-regexp")
         if self.identity is not None:
             return policy.Identity(identity=self.identity, issuer=self.issuer)
         return IdentityRegexp(self.identity_regexp or "", self.issuer)
@@ -95,7 +95,7 @@ class ExpectedSigner:
         try:
             return re.fullmatch(self.identity_regexp or "", identity) is not None
         except re.error as exc:
-            raise MirrorError(
+            raise UsageError(
                 f"--cert-identity-regexp {self.identity_regexp!r}: not a regular expression ({exc})"
             ) from None
 
@@ -119,7 +119,7 @@ class ExpectedSigner:
         if identity or identity_regexp:
             return cls(issuer=chosen_issuer, identity=identity or None, identity_regexp=identity_regexp or None)
         if not repo or not tag:
-            raise MirrorError(
+            raise UsageError(
                 "which signer to expect? pass --cert-identity (or --cert-identity-regexp), or --repo and --tag "
                 "to expect that repository's release workflow"
             )

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from mirror.errors import MirrorError, OutputError
+from mirror.errors import OutputError, RemoteError
 from mirror.jsonio import StrictJSONError, loads_strict
 from mirror.manifest import MAX_MANIFEST_BYTES
 from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, bundle_name
@@ -54,7 +54,7 @@ def _manifest_licences(path: Path) -> list[str]:
             manifest = loads_strict(stream.read(MAX_MANIFEST_BYTES + 1))
         return list(licence_copies(manifest))
     except (OSError, StrictJSONError, KeyError, TypeError, AttributeError):
-        raise MirrorError(f"{path.name}: not a readable manifest; the release is broken or was tampered with") from None
+        raise RemoteError(f"{path.name}: not a readable manifest; the release is broken or was tampered with") from None
 
 
 def download_release(
@@ -73,13 +73,13 @@ def download_release(
     """
     release = client.find_release(target.tag)
     if release is None:
-        raise MirrorError(
+        raise RemoteError(
             f"{target.repo}: no release {target.tag} (drafts are visible only with a token that can see them)"
         )
     assets = {asset.name: asset for asset in client.list_assets(release) if asset.uploaded}
     documents = {name: cap for name, cap in SIGNED_DOCUMENTS.items() if provenance or name != PROVENANCE_NAME}
     if missing := [name for name in [ONNX_NAME, *documents] if name not in assets]:
-        raise MirrorError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)}")
+        raise RemoteError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)}")
     for name, cap in documents.items():  # every size first: a hostile one stops the run before any download
         _within(assets[name], cap)
     # The name each file is written under is ours (the release contract), never the server's.
@@ -87,7 +87,7 @@ def download_release(
         client.download_asset(assets[name], directory / name, progress)
     licences = _manifest_licences(directory / MANIFEST_NAME)
     if missing := [name for name in licences if name not in assets]:
-        raise MirrorError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)} (its manifest names it)")
+        raise RemoteError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)} (its manifest names it)")
     for name in licences:
         client.download_asset(assets[name], directory / name, progress)
     wanted = [ONNX_NAME, *licences]
@@ -99,7 +99,7 @@ def download_release(
 
 def _within(asset: RemoteAsset, cap: int) -> None:
     if asset.size > cap:
-        raise MirrorError(
+        raise RemoteError(
             f"release asset {asset.name}: {asset.size:,} bytes announced, over the {cap >> 10:,} KiB such a "
             "file can be; refusing to download it"
         )

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, TypeVar
 import requests
 import urllib3
 
-from mirror.errors import ConfigError, MirrorError
+from mirror.errors import ConfigError, UsageError
 from mirror.jsonio import StrictJSONError, loads_strict
 
 from .deadline import DeadlineAdapter, deadline
@@ -75,7 +75,7 @@ _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 def check_repo(repo: str) -> str:
     if not _REPO.fullmatch(repo or "") or any(part in (".", "..") for part in repo.split("/")):
-        raise MirrorError(f"--repo {printable(repo, 80)!r}: expected OWNER/NAME, e.g. example/u2netp-mirror")
+        raise UsageError(f"--repo {printable(repo, 80)!r}: expected OWNER/NAME, e.g. example/u2netp-mirror")
     return repo
 
 

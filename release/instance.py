@@ -10,7 +10,7 @@ from pathlib import Path
 from sigstore.errors import Error as SigstoreError
 from sigstore.models import ClientTrustConfig
 
-from mirror.errors import MirrorError
+from mirror.errors import UsageError
 
 from .errors import TrustRootError
 from .redact import printable
@@ -30,7 +30,7 @@ class SigstoreInstance:
 
     def __post_init__(self) -> None:
         if self.staging and self.trust_config is not None:
-            raise MirrorError("--staging and --trust-config are exclusive; pass one of them")
+            raise UsageError("--staging and --trust-config are exclusive; pass one of them")
 
     @property
     def label(self) -> str:

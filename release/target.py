@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from mirror.errors import MirrorError
+from mirror.errors import UsageError
 
 from .github import check_repo
 
@@ -24,7 +24,7 @@ class ReleaseTarget:
         """Fill the gaps from GITHUB_REPOSITORY, GITHUB_API_URL and GITHUB_TOKEN / GH_TOKEN."""
         chosen_repo = check_repo(repo or os.environ.get("GITHUB_REPOSITORY", ""))
         if not tag:
-            raise MirrorError("--tag: which release? e.g. --tag u2netp-mirror-v1.0.0")
+            raise UsageError("--tag: which release? e.g. --tag u2netp-mirror-v1.0.0")
         return cls(
             repo=chosen_repo,
             tag=tag,

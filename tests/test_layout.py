@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,30 @@ def test_import_contracts_hold():
     assert "5 kept, 0 broken" in result.stdout
 
 
+def contract_states(stdout: str) -> dict[str, str]:
+    """Each contract's name (as pyproject.toml spells it) -> "KEPT" or "BROKEN", from lint-imports' report.
+
+    The report wraps long names at 80 columns, keeping the space before each break.
+    """
+    import tomllib
+
+    names = [
+        c["name"] for c in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    ]
+    text = re.sub(r"\s+", " ", stdout.replace("\n", ""))
+    states = {}
+    for name in names:
+        match = re.search(re.escape(name) + r" (KEPT|BROKEN)", text)
+        assert match, (name, stdout)
+        states[name] = match.group(1)
+    return states
+
+
+def test_the_report_is_read_contract_by_contract():
+    states = contract_states(lint_imports(ROOT).stdout)
+    assert len(states) == 5 and set(states.values()) == {"KEPT"}
+
+
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [
@@ -58,6 +83,16 @@ def test_a_wrong_arrow_breaks_a_contract(tmp_path, module, line, contract):
     broken = [row for row in result.stdout.splitlines() if row.endswith("BROKEN") or "BROKEN" in row]
     assert broken, result.stdout
     assert contract.split()[0] in result.stdout
+    # The contract this arrow breaks is the one reported broken, and its report cites this arrow
+    # (another contract may break too, through it: evaluation reads mirror.hashing, say).
+    states = contract_states(result.stdout)
+    (name,) = [name for name in states if name.startswith(contract)]
+    assert states[name] == "BROKEN", states
+    source = module.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    imported = line.removeprefix("import ")
+    report = re.sub(r"\s+", " ", result.stdout.split("Broken contracts", 1)[1].replace("\n", ""))
+    section = report.split(name, 1)[1]
+    assert f"{source} -> {imported}" in section.split(" is not allowed to import ")[1][:400], section[:600]
 
 
 def _imported_roots(path: Path) -> set[str]:
