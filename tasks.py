@@ -29,7 +29,7 @@ from typing import Any  # noqa: E402
 from invoke import Collection, Exit, ParseError, task  # noqa: E402
 
 from mirror.errors import InputError, MirrorError, UsageError, VerificationError  # noqa: E402
-from mirror.settings import ExportSettings, UpstreamPin, default_checkpoint, shipped_defaults  # noqa: E402
+from mirror.settings import ExportSettings, UpstreamPin, shipped_defaults  # noqa: E402
 from release.redact import printable  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -93,13 +93,6 @@ def _given(value: float) -> bool:
     return not math.isnan(value)
 
 
-def _truthy(value: object) -> bool:
-    # Invoke casts an INVOKE_* override to the type of the configured default, and for a bool
-    # anything but "0" and "" is true ("false" too).  So such settings default to a string
-    # (defaults.yaml) and are read from their text here: true/1/yes/on, anything else is off.
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 # -- printing --------------------------------------------------------------------------------
 
 
@@ -107,8 +100,11 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _indent(line: str) -> None:
-    _say(f"  {line}")
+def _details() -> Any:
+    """The console reporter for a step's details (one level in), without bars (no transfers)."""
+    from release.console import ConsoleReporter
+
+    return ConsoleReporter("  ")
 
 
 def _debugging() -> bool:
@@ -146,6 +142,7 @@ def _timed(start: float) -> str:
 
 
 # -- config ----------------------------------------------------------------------------------
+# Each settings object is built by its own from_config (twine-style); these only pass options on.
 
 
 def _config(c: Any) -> Any:
@@ -156,36 +153,28 @@ def _config(c: Any) -> Any:
     return c.config.u2netp
 
 
+def _optional(value: float) -> float | None:
+    """An option's number, or None when it was not given (then the config's value applies)."""
+    return value if _given(value) else None
+
+
 def _export_settings(
-    c: Any, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, entrypoint, **extra: Any
+    c: Any, upstream, checkpoint, dist, allow_unpinned, tolerance, mean_tolerance, entrypoint
 ) -> ExportSettings:
-    config = _config(c)
-    upstream_dir = Path(upstream or config.upstream)
-    settings = ExportSettings(
-        upstream=upstream_dir,
-        checkpoint=Path(checkpoint or config.checkpoint or default_checkpoint(upstream_dir)),
-        dist=Path(dist or config.dist),
-        pin=UpstreamPin.from_config(config.pin),
+    return ExportSettings.from_config(
+        _config(c),
+        upstream=upstream,
+        checkpoint=checkpoint,
+        dist=dist,
+        tolerance=_optional(tolerance),
+        mean_tolerance=_optional(mean_tolerance),
         allow_unpinned=bool(allow_unpinned),
-        tolerance=float(tolerance if _given(tolerance) else config.export.tolerance),
-        mean_tolerance=float(mean_tolerance if _given(mean_tolerance) else config.export.mean_tolerance),
-        require_checkpoint_pin=_truthy(config.export.require_checkpoint_pin),
-        seed=int(config.export.seed),
         entrypoint=entrypoint,
-        **extra,
     )
-    return settings
 
 
 def _pins(c: Any) -> UpstreamPin:
     return UpstreamPin.from_config(_config(c).pin)
-
-
-def _instance(c: Any, staging: bool, trust_config: str | None, offline: bool = False):
-    from release.instance import SigstoreInstance
-
-    chosen = trust_config or c.config.u2netp.sigstore.trust_config
-    return SigstoreInstance(staging=bool(staging), trust_config=Path(chosen) if chosen else None, offline=offline)
 
 
 def _expected_signer(c: Any, identity: tuple[str | None, str | None, str | None], repo, tag):
@@ -193,42 +182,13 @@ def _expected_signer(c: Any, identity: tuple[str | None, str | None, str | None]
 
     config = _config(c)
     cert_identity, cert_identity_regexp, cert_oidc_issuer = identity
-    return ExpectedSigner.choose(
+    return ExpectedSigner.from_config(
+        config.sigstore,
         identity=cert_identity,
         identity_regexp=cert_identity_regexp,
         issuer=cert_oidc_issuer,
         repo=repo or config.release.repo or os.environ.get("GITHUB_REPOSITORY") or None,
         tag=tag or config.release.tag or None,
-        defaults=config.sigstore,
-    )
-
-
-def _target(c: Any, repo, tag, api_url):
-    from release.target import ReleaseTarget
-
-    config = c.config.u2netp
-    return ReleaseTarget.from_environment(
-        repo or config.release.repo or None, tag or config.release.tag or None, api_url or config.github.api_url or None
-    )
-
-
-def _retry_policy(c: Any, timeout: float):
-    from release.github import RetryPolicy
-
-    config = _config(c).github
-    return RetryPolicy(
-        attempts=int(config.attempts),
-        backoff=float(config.backoff_seconds),
-        max_wait=float(config.max_wait_seconds),
-        timeout=float(timeout if _given(timeout) else config.timeout_seconds),
-    )
-
-
-def _github_client(c: Any, target, timeout: float):
-    from release.github import GitHubClient
-
-    return GitHubClient(
-        api_url=target.api_url, repo=target.repo, token=target.token, retry=_retry_policy(c, timeout), notify=_indent
     )
 
 
@@ -289,7 +249,7 @@ def export(
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         from mirror.pipeline import run_export
 
-        result = run_export(settings, report=_indent)
+        result = run_export(settings, _details())
     _say(f"export: {result.onnx_path} sha256 {result.onnx_sha256} ({_kind(result.inputs)}; {_timed(start)})")
 
 
@@ -319,7 +279,7 @@ def manifest(
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         from mirror.manifest_step import run_manifest
 
-        result = run_manifest(settings, report=_indent)
+        result = run_manifest(settings, _details())
     _say(f"manifest: {result.path} sha256 {result.sha256} ({_kind(result.inputs)}; {_timed(start)})")
 
 
@@ -361,9 +321,11 @@ def demo(c, dist=None):
     ):
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         _require("dev", "asn1crypto")  # the loopback timestamp authority
-        from loopback.demo import NEXT_STEPS, run_demo
+        from demo import NEXT_STEPS, run_demo
+        from release.console import console
 
-        run_demo(Path(scratch), Path(dist or c.config.u2netp.demo.dist), _say)
+        with console() as reporter:
+            run_demo(Path(scratch), Path(dist or c.config.u2netp.demo.dist), reporter)
     _say(f"demo: done, servers stopped ({_timed(start)})")
     for line in NEXT_STEPS:
         _say(line)
@@ -409,7 +371,9 @@ def pin_checkpoint(c, checkpoint=None, write=False, pin_without_witness=False):
             state = (
                 "agrees" if verdict.agrees else f"DISAGREES: this file's {verdict.witness.algorithm} is {verdict.found}"
             )
-            _indent(f"witness {verdict.witness.algorithm} {verdict.witness.digest} ({verdict.witness.source}): {state}")
+            _details().line(
+                f"witness {verdict.witness.algorithm} {verdict.witness.digest} ({verdict.witness.source}): {state}"
+            )
         disputed = [v for v in change.verdicts if not v.agrees]
         if disputed or not change.verdicts:
             why = "a witness disagrees" if disputed else "no witness is configured"
@@ -479,10 +443,12 @@ def sign(
     """Sign the ONNX, the manifest and the provenance statement (keyless); refuse a token verify would reject."""
     start = time.perf_counter()
     with _one_line_errors():
+        from flow.run import report_signed
+        from release.instance import SigstoreInstance
         from release.signing import sign_release
 
         expected = _expected_signer(c, (cert_identity, cert_identity_regexp, cert_oidc_issuer), repo, tag)
-        instance = _instance(c, staging, trust_config)
+        instance = SigstoreInstance.from_config(_config(c).sigstore, staging=staging, trust_config=trust_config)
         signed = sign_release(
             Path(dist or c.config.u2netp.dist),
             instance,
@@ -490,7 +456,7 @@ def sign(
             expected=expected,
             manifest_sha256=manifest_sha256,
         )
-    _report_signed(signed)
+    report_signed(signed, _details())
     _say(f"sign: {len(signed)} bundles with {instance.label}, for {expected.label} ({_timed(start)})")
 
 
@@ -502,13 +468,6 @@ def _identity_token(identity_token: str | None, identity_token_file: str | None)
 
         return read_token_file(Path(identity_token_file))
     return identity_token
-
-
-def _report_signed(signed: list[Any]) -> None:
-    for item in signed:
-        state = "kept (already signed)" if item.kept else "signed and verified"
-        who = f"{item.signer.identity} ({item.signer.issuer})"
-        _indent(f"{item.bundle}: {state}; {who}, Rekor log index {item.log_index}")
 
 
 @task(
@@ -541,39 +500,28 @@ def verify(
     """Verify release files (downloading them first with --repo/--tag): signatures, signer, hashes, pins."""
     start = time.perf_counter()
     with _one_line_errors():
+        from release.console import console
         from release.verify import VerifySettings, run_verify, verdict
 
-        target = _target(c, repo, tag, api_url) if repo or tag else None
-        settings = VerifySettings(
-            dist=Path(dist or c.config.u2netp.dist),
-            expected=_expected_signer(
-                c,
-                (cert_identity, cert_identity_regexp, cert_oidc_issuer),
-                target.repo if target else None,
-                target.tag if target else None,
-            ),
-            instance=_instance(c, staging, trust_config, offline),
-            pins=_pins(c),
+        settings = VerifySettings.from_config(
+            _config(c),
+            dist=dist or c.config.u2netp.dist,
+            repo=repo,
+            tag=tag,
+            api_url=api_url,
+            identity=cert_identity,
+            identity_regexp=cert_identity_regexp,
+            issuer=cert_oidc_issuer,
+            staging=staging,
+            trust_config=trust_config,
+            offline=offline,
             allow_unpinned=allow_unpinned,
             provenance=not no_provenance,
-            target=target,
-            retry=_retry_policy(c, timeout),
+            timeout=_optional(timeout),
         )
-        checks = run_verify(settings, _say)
+        with console() as reporter:
+            checks = run_verify(settings, reporter)
     _say(f"verify: {verdict(checks)} ({_timed(start)})")
-
-
-def _attach(c, dist, target, identity, options: dict[str, Any], progress_label: str = "upload"):
-    from release.attach import attach_release
-    from release.progress import transfer_progress
-
-    expected = _expected_signer(c, identity, target.repo, target.tag)
-    instance = _instance(c, options.pop("staging"), options.pop("trust_config"))
-    client = _github_client(c, target, options.pop("timeout"))
-    with transfer_progress(progress_label) as progress:
-        return attach_release(
-            Path(dist), target, expected, instance, client, pins=_pins(c), progress=progress, report=_indent, **options
-        )
 
 
 ATTACH_HELP = {
@@ -609,19 +557,31 @@ def attach(
     start = time.perf_counter()
     dry = bool(dry_run or c.config.run.dry)
     with _one_line_errors():
-        target = _target(c, repo, tag, api_url)
-        options = {
-            "draft": draft,
-            "replace": replace,
-            "dry_run": dry,
-            "allow_unpinned": allow_unpinned,
-            "staging": staging,
-            "trust_config": trust_config,
-            "timeout": timeout,
-        }
-        result = _attach(
-            c, dist or c.config.u2netp.dist, target, (cert_identity, cert_identity_regexp, cert_oidc_issuer), options
-        )
+        from release.attach import attach_release
+        from release.console import console
+        from release.github import GitHubClient, RetryPolicy
+        from release.instance import SigstoreInstance
+        from release.target import ReleaseTarget
+
+        config = _config(c)
+        target = ReleaseTarget.from_config(config, repo=repo, tag=tag, api_url=api_url)
+        expected = _expected_signer(c, (cert_identity, cert_identity_regexp, cert_oidc_issuer), target.repo, target.tag)
+        instance = SigstoreInstance.from_config(config.sigstore, staging=staging, trust_config=trust_config)
+        retry = RetryPolicy.from_config(config.github, _optional(timeout))
+        with console() as reporter:
+            result = attach_release(
+                Path(dist or config.dist),
+                target,
+                expected,
+                instance,
+                GitHubClient.for_target(target, retry, reporter.nested()),
+                pins=_pins(c),
+                allow_unpinned=allow_unpinned,
+                draft=draft,
+                replace=replace,
+                dry_run=dry,
+                reporter=reporter.nested(),
+            )
     state = "dry run, nothing changed" if dry else ("published" if result.published else "as it was")
     _say(f"attach: {printable(result.release_url)} ({state}; {_timed(start)})")
 
@@ -662,67 +622,43 @@ def release(
 ):
     """export -> manifest -> sign -> attach, stopping at the first failure; a re-run converges."""
     start = time.perf_counter()
-    identity = (cert_identity, cert_identity_regexp, cert_oidc_issuer)
     with _one_line_errors():
-        # A build that is not "audited" stops at the audit unless --allow-unpinned (dry run too).
-        settings = _export_settings(
-            c,
-            upstream,
-            checkpoint,
-            dist,
-            allow_unpinned,
-            tolerance,
-            mean_tolerance,
-            "invoke release",
-            require_audited=True,
+        from flow import ReleaseSettings, run_release
+        from release.console import console
+
+        # Every option and config value is checked here, before any work: a bad --repo or
+        # --tag fails now, not after the export.
+        settings = ReleaseSettings.from_config(
+            _config(c),
+            upstream=upstream,
+            checkpoint=checkpoint,
+            dist=dist,
+            allow_unpinned=allow_unpinned,
+            tolerance=_optional(tolerance),
+            mean_tolerance=_optional(mean_tolerance),
+            repo=repo,
+            tag=tag,
+            api_url=api_url,
+            identity=cert_identity,
+            identity_regexp=cert_identity_regexp,
+            issuer=cert_oidc_issuer,
+            staging=staging,
+            trust_config=trust_config,
+            timeout=_optional(timeout),
+            identity_token=_identity_token(identity_token, identity_token_file),
+            draft=draft,
+            replace=replace,
         )
-        target = _target(c, repo, tag, api_url)  # a bad --repo/--tag fails now, not after the export
-        token = _identity_token(identity_token, identity_token_file)
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
-        if dry_run or c.config.run.dry:
-            _dry_release(settings)
-            return
-        from mirror.manifest_step import run_manifest
-        from mirror.pipeline import run_export
-        from release.signing import sign_release
-
-        _say("release: export")
-        exported = run_export(settings, report=_indent)
-        _say("release: manifest")
-        run_manifest(settings, report=_indent, export=exported)
-        _say("release: sign")
-        expected = _expected_signer(c, identity, target.repo, target.tag)
-        _report_signed(sign_release(settings.dist, _instance(c, staging, trust_config), token, expected=expected))
-        _say("release: attach")
-        options = {
-            "draft": draft,
-            "replace": replace,
-            "dry_run": False,
-            "allow_unpinned": allow_unpinned,
-            "staging": staging,
-            "trust_config": trust_config,
-            "timeout": timeout,
-        }
-        result = _attach(c, settings.dist, target, identity, options)
-    _say(f"release: {printable(result.release_url)} ({'published' if result.published else 'draft'})")
-    for item in result.plan:
-        _indent(f"{item.asset.name:<48} sha256 {item.asset.sha256}  ({item.action})")
+        with console() as reporter:
+            result = run_release(settings, reporter, dry_run=bool(dry_run or c.config.run.dry))
+    if result.dry_run:
+        return
+    attached = result.attach
+    _say(f"release: {printable(attached.release_url)} ({'published' if attached.published else 'draft'})")
+    for item in attached.plan:
+        _details().line(f"{item.asset.name:<48} sha256 {item.asset.sha256}  ({item.action})")
     _say(f"release: done ({_timed(start)})")
-
-
-def _dry_release(settings: ExportSettings) -> None:
-    """Run export and manifest into a throw-away directory (every input is checked), change nothing."""
-    import tempfile
-    from dataclasses import replace
-
-    from mirror.manifest_step import run_manifest
-    from mirror.pipeline import run_export
-
-    with tempfile.TemporaryDirectory(prefix="u2netp-mirror-dry-run-") as scratch:
-        trial = replace(settings, dist=Path(scratch))
-        _say("release: dry run: export and manifest into a temporary directory; dist is not touched")
-        run_manifest(trial, report=_indent, export=run_export(trial, report=_indent))
-    _say(f"release: dry run: would write {settings.onnx_path} and {settings.manifest_path}, sign both, then attach")
 
 
 @task(auto_shortflags=False)
@@ -774,29 +710,6 @@ def _size(text: str | None) -> tuple[int, int] | None:
     return height, width
 
 
-@contextmanager
-def _image_progress() -> Iterator[Any]:
-    """A bar on a terminal; a line every tenth of the way otherwise (CI logs)."""
-    from release.progress import interactive
-
-    if interactive():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        with Progress(TextColumn("evaluate"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bars:
-            task_id = bars.add_task("images", total=None)
-            yield lambda done, total: bars.update(task_id, completed=done, total=total)
-        return
-    shown = [-1]
-
-    def log(done: int, total: int) -> None:
-        tenth = done * 10 // max(total, 1)
-        if tenth > shown[0]:
-            shown[0] = tenth
-            _indent(f"{done:,} of {total:,} images")
-
-    yield log
-
-
 @task(help=EVALUATE_HELP, auto_shortflags=False)
 def evaluate(
     c,
@@ -834,8 +747,10 @@ def evaluate(
             latency_samples=int(latency_samples),
             grid_rows=int(grid_rows),
         )
-        with _image_progress() as progress:
-            result = run_evaluation(settings, _indent, progress)
+        from release.console import console
+
+        with console() as reporter:
+            result = run_evaluation(settings, reporter.nested())
     _report_evaluation(result)
     _say(f"evaluate: {settings.out}/evaluation.{{json,md,png}} ({_timed(start)})")
 
@@ -845,14 +760,16 @@ def _report_evaluation(result: dict[str, Any]) -> None:
     for role in ("candidate", "baseline"):
         if scored and scored.get(role):
             values = ", ".join(f"{name} {value:.4f}" for name, value in scored[role].items())
-            _indent(f"{role}: {values}")
+            _details().line(f"{role}: {values}")
     if agreement := result["agreement"]:
-        _indent(
+        _details().line(
             f"agreement: max |Δ| {agreement['max_abs_diff']:.3g}, mean |Δ| {agreement['mean_abs_diff']:.3g}, "
             f"masks differ on {agreement['mask_disagreement'] * 100:.3g}% of pixels"
         )
     latency = result["latency_ms"]
-    _indent("latency: " + ", ".join(f"{r} {latency[r]:.1f} ms" for r in ("candidate", "baseline") if r in latency))
+    _details().line(
+        "latency: " + ", ".join(f"{r} {latency[r]:.1f} ms" for r in ("candidate", "baseline") if r in latency)
+    )
 
 
 namespace = Collection(
@@ -885,7 +802,7 @@ def bench(c, quick=False, output=None, upstream=None, checkpoint=None, baseline=
             checkpoint=Path(checkpoint) if checkpoint else None,
             baseline=Path(baseline) if baseline else None,
         )
-        rows = run_benchmarks(options, report=_indent)
+        rows = run_benchmarks(options, _details())
     missed = sum(not row.met for row in rows)
     _say(f"bench: {options.output / 'benchmarks.md'}, {len(rows)} rows, {missed} targets missed ({_timed(start)})")
 

@@ -77,6 +77,7 @@ def validation_profile(model: BenchModel, scratch: Path) -> list[str]:
 
 def bench_export(model: BenchModel, scratch: Path, repeat: int) -> Row:
     from mirror.pipeline import run_export
+    from mirror.reporting import Lines
     from mirror.settings import ExportSettings
 
     dist = scratch / "export-dist"
@@ -99,7 +100,7 @@ def bench_export(model: BenchModel, scratch: Path, repeat: int) -> Row:
         dist=scratch / "inproc",
         pin=model.pin,  # type: ignore[arg-type]
     )
-    run_export(settings, report=lambda line: steps.append(re.sub(r"\S*/inproc/", "<dist>/", line)))
+    run_export(settings, Lines(lambda line: steps.append(re.sub(r"\S*/inproc/", "<dist>/", line))))
     our_imports, bare_imports = alternate(
         lambda: run([PYTHON, "-c", "import invoke, torch, onnx, onnxruntime"]),
         lambda: run([PYTHON, "-c", "import torch"]),

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mirror.reporting import Reporter
+
 from .common import PYTHON, BenchModel, Row, Sample, alternate, invoke_args, random_file, run
 from .export import bench_export
 from .inference import bench_consumer, bench_inference, bench_size, validation_margin
@@ -115,7 +117,7 @@ def _model(options: BenchOptions, scratch: Path) -> tuple[BenchModel, str]:
     return BenchModel("fixture stand-in", fixture.root, fixture.checkpoint, pins, env), sentence
 
 
-def run_benchmarks(options: BenchOptions, report: Callable[[str], None]) -> list[Row]:
+def run_benchmarks(options: BenchOptions, reporter: Reporter) -> list[Row]:
     options.check()
     quick = options.quick
     repeat = 2 if quick else 5
@@ -151,13 +153,13 @@ def run_benchmarks(options: BenchOptions, report: Callable[[str], None]) -> list
             result = step()
             new = result if isinstance(result, list) else [result]
             rows.extend(new)
-            report(
+            reporter.line(
                 f"{name}: "
                 + "; ".join(f"{r.ratio:.2f}× ({r.target}{'' if r.met else ', MISSED'})" for r in new)
                 + f" ({time.perf_counter() - start:.1f} s)"
             )
         margin = validation_margin(model, exported)
-        report("validation margin: measured")
+        reporter.line("validation margin: measured")
         write_report(rows, options.output, quick, model_sentence, started, {"Validation margin": margin})
     return rows
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 
 from mirror.atomic import write_files_atomic
+from mirror.reporting import SILENT, Reporter
 
 from .dataset import Entry, Sample, Skipped, discover, load, samples
 from .errors import EvaluationError, EvaluationUsageError
 from .metrics import AgreementTotals, MetricTotals, agreement, image_metrics, protocol_map
 from .models import SaliencyModel, default_threads
 
-Say = Callable[[str], None]
-Progress = Callable[[int, int], None]  # (images done, images in all)
 WARMUP_RUNS = 2
 
 
@@ -129,7 +128,7 @@ def _stream(
     models: dict[str, SaliencyModel],
     entries: list[Entry],
     skipped: list[Skipped],
-    progress: Progress,
+    reporter: Reporter,
 ) -> Outcome:
     roles = list(models)
     outcome = Outcome([], skipped, {role: MetricTotals() for role in roles}, AgreementTotals(), {}, len(entries))
@@ -143,7 +142,8 @@ def _stream(
             if len(kept) < settings.latency_samples:
                 kept.append(sample)
         done += len(batch)
-        progress(done + sum(1 for s in skipped if s.reason.startswith("not a readable image")), len(entries))
+        unreadable = sum(1 for s in skipped if s.reason.startswith("not a readable image"))
+        reporter.progress("images", done + unreadable, len(entries), unit="images")
     if not outcome.rows:
         raise EvaluationError(f"{settings.images}: none of its {len(entries)} images could be read")
     outcome.latency = _latency(models, kept, settings.threads)
@@ -175,7 +175,7 @@ def grid_picks(rows: list[Row], count: int) -> list[tuple[Row, str]]:
     return [(row, label) for row in most] + [(row, "typical") for row in rest[: count - len(most)]]
 
 
-def evaluate(settings: EvaluationSettings, say: Say, progress: Progress = lambda *_: None) -> dict[str, Any]:
+def evaluate(settings: EvaluationSettings, reporter: Reporter = SILENT) -> dict[str, Any]:
     """Run the evaluation and write evaluation.json, .md and .png into ``settings.out``; return the document."""
     from .report import document, markdown, picture, schema_problems
 
@@ -188,14 +188,16 @@ def evaluate(settings: EvaluationSettings, say: Say, progress: Progress = lambda
         )
     for role, model in models.items():
         prep = model.preprocessing
-        say(
+        reporter.line(
             f"{role}: {model.path.name} ({model.input_name} -> {model.output_name}, batch {model.describe()['batch']}, "
             f"{prep.size[0]}x{prep.size[1]} from {prep.source})"
         )
-    say(f"images: {len(entries)} in {settings.images}" + (f", masks from {settings.masks}" if settings.masks else ""))
-    outcome = _stream(settings, models, entries, skipped, progress)
+    reporter.line(
+        f"images: {len(entries)} in {settings.images}" + (f", masks from {settings.masks}" if settings.masks else "")
+    )
+    outcome = _stream(settings, models, entries, skipped, reporter)
     for problem in outcome.skipped:
-        say(f"warning: {problem.file}: {problem.reason}")
+        reporter.line(f"warning: {problem.file}: {problem.reason}")
     picks = grid_picks(outcome.rows, settings.grid_rows)
     by_name = {entry.image.name: entry for entry in entries}
     shown = []

@@ -32,15 +32,14 @@ from .metadata import (
 from .pipeline import (
     ExportResult,
     Inputs,
-    Report,
     audit_inputs,
     expected_metadata,
     load_head,
-    silent,
     timed_step,
     validate_model,
 )
 from .provenance import FileRecord, run_provenance
+from .reporting import SILENT, Reporter
 from .settings import MODEL_ID, ExportSettings, licence_copy_name, printable_path
 from .upstream import UpstreamAudit
 
@@ -138,9 +137,9 @@ def _read_onnx(settings: ExportSettings, export: ExportResult | None) -> bytes:
     return model_bytes
 
 
-def _cross_check(settings: ExportSettings, inputs: Inputs, model_bytes: bytes, report: Report) -> dict[str, str]:
+def _cross_check(settings: ExportSettings, inputs: Inputs, model_bytes: bytes, reporter: Reporter) -> dict[str, str]:
     """The ONNX's embedded metadata, once it agrees with these inputs."""
-    with timed_step(report, "cross-check ONNX metadata") as detail:
+    with timed_step(reporter, "cross-check ONNX metadata") as detail:
         try:
             found = read_metadata(model_bytes)
         except ValueError as exc:
@@ -222,7 +221,7 @@ def _export_section(found: dict[str, str]) -> dict[str, Any]:
 
 
 def run_manifest(
-    settings: ExportSettings, report: Report = silent, export: ExportResult | None = None
+    settings: ExportSettings, reporter: Reporter = SILENT, export: ExportResult | None = None
 ) -> ManifestResult:
     """Re-hash the inputs, cross-check the ONNX in dist against them, write the manifest.
 
@@ -232,13 +231,13 @@ def run_manifest(
     """
     settings.check()
     model_bytes = _read_onnx(settings, export)
-    inputs = export.inputs if export is not None else audit_inputs(settings, report)
-    found = _cross_check(settings, inputs, model_bytes, report)
+    inputs = export.inputs if export is not None else audit_inputs(settings, reporter)
+    found = _cross_check(settings, inputs, model_bytes, reporter)
     if export is not None:
         validation = export.validation
     else:
-        head = load_head(settings, inputs, report)
-        validation = validate_model(settings, model_bytes, head, str(settings.onnx_path), report)
+        head = load_head(settings, inputs, reporter)
+        validation = validate_model(settings, model_bytes, head, str(settings.onnx_path), reporter)
     input_records = _input_records(settings, inputs)
     checkpoint = input_records[-1]
     onnx_sha256 = sha256_bytes(model_bytes)
@@ -267,7 +266,7 @@ def run_manifest(
             outputs=[onnx_record, *(record for record, _ in licence_copies.values())],
         ),
     }
-    with timed_step(report, "write") as detail:
+    with timed_step(reporter, "write") as detail:
         data = manifest_bytes(settings.manifest_path, document)
         write_files_atomic({settings.manifest_path: data, **{p: copy for p, (_, copy) in licence_copies.items()}})
         names = ", ".join(path.name for path in licence_copies)

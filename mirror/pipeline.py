@@ -1,14 +1,14 @@
 """The export step, end to end, and what the manifest step shares with it.
 
 ``tasks.py`` calls ``run_export`` (here) and ``run_manifest`` (``manifest_step.py``); so can any
-Python caller.  Progress goes to an optional ``report`` callback, one line per sub-step.  torch
+Python caller.  Progress goes to an optional ``Reporter`` (``mirror/reporting.py``), one line per sub-step.  torch
 and onnx are imported only once the inputs have passed the checks that need neither.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,24 +25,19 @@ from .metadata import (
     TRACE_WIDTH,
     build_metadata,
 )
+from .reporting import SILENT, Reporter
 from .settings import CHECKPOINT_PIN_KEY, OUTPUTS_OF_AN_EXPORT, BuildKind, ExportSettings, UpstreamPin
 from .upstream import UpstreamAudit, audit_checkout, read_checkpoint_bytes
 
-Report = Callable[[str], None]
-
-
-def silent(_: str) -> None:
-    pass
-
 
 @contextmanager
-def timed_step(report: Report, what: str) -> Iterator[list[str]]:
+def timed_step(reporter: Reporter, what: str) -> Iterator[list[str]]:
     """Time a sub-step and report 'what: detail (0.12 s)' when it succeeds."""
     detail: list[str] = []
     start = time.perf_counter()
     yield detail
     suffix = f": {' '.join(detail)}" if detail else ""
-    report(f"{what}{suffix} ({time.perf_counter() - start:.2f} s)")
+    reporter.line(f"{what}{suffix} ({time.perf_counter() - start:.2f} s)")
 
 
 @dataclass(frozen=True)
@@ -102,13 +97,13 @@ def describe_build(kind: str, problems: tuple[str, ...] | list[str]) -> str:
     return f"UNPINNED, not the audited model: {'; '.join(problems) or '--allow-unpinned waived the pins'}"
 
 
-def audit_inputs(settings: ExportSettings, report: Report) -> Inputs:
-    with timed_step(report, "audit upstream") as detail:
+def audit_inputs(settings: ExportSettings, reporter: Reporter) -> Inputs:
+    with timed_step(reporter, "audit upstream") as detail:
         audit = audit_checkout(settings.upstream, settings.pin, settings.allow_unpinned)
         state = "commit, module and licence pinned" if audit.pinned else "UNPINNED (--allow-unpinned)"
         detail.append(f"{audit.commit[:12]} {state},")
         detail.append(f"licence {SPDX_ID}{', NOTICE' if audit.notice_path else ''}")
-    with timed_step(report, "hash checkpoint") as detail:
+    with timed_step(reporter, "hash checkpoint") as detail:
         # Read once: these bytes are hashed here and loaded from memory later.
         checkpoint_bytes = read_checkpoint_bytes(settings.checkpoint)
         checkpoint_sha256 = sha256_bytes(checkpoint_bytes)
@@ -127,7 +122,7 @@ def audit_inputs(settings: ExportSettings, report: Report) -> Inputs:
         detail.append("pinned" if wanted == checkpoint_sha256 else "NOT PINNED")
     problems = pin_problems(audit, checkpoint_sha256, settings.pin)
     kind = build_kind_of(settings.pin, problems, settings.allow_unpinned)
-    report(f"build: {describe_build(kind, problems)}")
+    reporter.line(f"build: {describe_build(kind, problems)}")
     if kind == "unpinned" and settings.require_audited and not settings.allow_unpinned:
         raise UpstreamError(
             f"{settings.upstream}: not the audited model ({'; '.join(problems)}); refusing to release it "
@@ -136,10 +131,10 @@ def audit_inputs(settings: ExportSettings, report: Report) -> Inputs:
     return Inputs(audit, settings.checkpoint, checkpoint_sha256, kind, problems, checkpoint_bytes)
 
 
-def load_head(settings: ExportSettings, inputs: Inputs, report: Report) -> Any:
+def load_head(settings: ExportSettings, inputs: Inputs, reporter: Reporter) -> Any:
     from .model import SaliencyHead, build_u2netp, load_checkpoint
 
-    with timed_step(report, "load U2NETP") as detail:
+    with timed_step(reporter, "load U2NETP") as detail:
         # The module and the checkpoint from the bytes the audit hashed, not from their paths.
         net = build_u2netp(settings.upstream, inputs.audit.module_source)
         load_checkpoint(net, inputs.checkpoint, inputs.checkpoint_bytes)
@@ -148,11 +143,11 @@ def load_head(settings: ExportSettings, inputs: Inputs, report: Report) -> Any:
 
 
 def validate_model(
-    settings: ExportSettings, model_bytes: bytes, head: Any, label: str, report: Report, known: Any = None
+    settings: ExportSettings, model_bytes: bytes, head: Any, label: str, reporter: Reporter, known: Any = None
 ) -> Any:
     from .validate import validate
 
-    with timed_step(report, "validate") as detail:
+    with timed_step(reporter, "validate") as detail:
         result = validate(
             model_bytes,
             head,
@@ -190,21 +185,21 @@ def expected_metadata(settings: ExportSettings, inputs: Inputs) -> dict[str, str
     )
 
 
-def run_export(settings: ExportSettings, report: Report = silent) -> ExportResult:
+def run_export(settings: ExportSettings, reporter: Reporter = SILENT) -> ExportResult:
     """Audit, load, export, validate, then write ``settings.onnx_path`` atomically.
 
     On any error nothing new is left in dist; an earlier ONNX there stays as it was.
     """
     settings.check()
-    inputs = audit_inputs(settings, report)
+    inputs = audit_inputs(settings, reporter)
     # torch and onnx load only now: a wrong path or option has failed in well under a second.
     from .atomic import write_bytes_atomic
     from .export import export_model
     from .validate import seeded_images
 
-    head = load_head(settings, inputs, report)
+    head = load_head(settings, inputs, reporter)
     metadata = expected_metadata(settings, inputs)
-    with timed_step(report, "export ONNX") as detail:
+    with timed_step(reporter, "export ONNX") as detail:
         # Traced at the first validation input (the graph depends only on its shape), so the
         # trace's own forward pass is torch's reference for that input.
         (example,) = seeded_images(settings.seed, [(1, TRACE_HEIGHT, TRACE_WIDTH)])
@@ -212,11 +207,11 @@ def run_export(settings: ExportSettings, report: Report = silent) -> ExportResul
         model_bytes = exported.model_bytes
         detail.append(f"opset {OPSET}, {INPUT_NAME} -> {OUTPUT_NAME}, dynamic N/H/W")
     known = None if exported.example_output is None else (exported.example, exported.example_output)
-    validation = validate_model(settings, model_bytes, head, str(settings.onnx_path), report, known)
-    with timed_step(report, "write") as detail:
+    validation = validate_model(settings, model_bytes, head, str(settings.onnx_path), reporter, known)
+    with timed_step(reporter, "write") as detail:
         write_bytes_atomic(settings.onnx_path, model_bytes)
         detail.append(f"{settings.onnx_path} ({len(model_bytes):,} bytes)")
-    _remove_stale_outputs(settings, sha256_bytes(model_bytes), report)
+    _remove_stale_outputs(settings, sha256_bytes(model_bytes), reporter)
     return ExportResult(
         inputs=inputs,
         onnx_path=settings.onnx_path,
@@ -227,7 +222,7 @@ def run_export(settings: ExportSettings, report: Report = silent) -> ExportResul
     )
 
 
-def _remove_stale_outputs(settings: ExportSettings, onnx_sha256: str, report: Report) -> None:
+def _remove_stale_outputs(settings: ExportSettings, onnx_sha256: str, reporter: Reporter) -> None:
     """A new ONNX makes the old manifest and signatures wrong: remove them and say what to run.
 
     Left in place, ``sign`` would later fail on a hash mismatch that nobody explained.  A
@@ -246,7 +241,7 @@ def _remove_stale_outputs(settings: ExportSettings, onnx_sha256: str, report: Re
         return
     for path in stale:
         path.unlink()
-    report(
+    reporter.line(
         f"removed what described the previous ONNX: {', '.join(path.name for path in stale)}; "
         "run `invoke manifest`, then `invoke sign`"
     )

@@ -116,6 +116,37 @@ class ExportSettings:
     # How the run was invoked, for run_provenance (e.g. "invoke export").
     entrypoint: str = "u2netp-mirror"
 
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        upstream: str | Path | None = None,
+        checkpoint: str | Path | None = None,
+        dist: str | Path | None = None,
+        tolerance: float | None = None,
+        mean_tolerance: float | None = None,
+        **overrides: Any,
+    ) -> ExportSettings:
+        """The settings from the ``u2netp`` config (defaults.yaml, invoke.yaml, environment), with
+        the command line's ``overrides`` winning; the one place their defaults are applied."""
+        from .config import check_config
+
+        check_config(config)
+        upstream_dir = Path(upstream or config["upstream"])
+        export = config["export"]
+        return cls(
+            upstream=upstream_dir,
+            checkpoint=Path(checkpoint or config["checkpoint"] or default_checkpoint(upstream_dir)),
+            dist=Path(dist or config["dist"]),
+            pin=UpstreamPin.from_config(config["pin"]),
+            tolerance=float(tolerance if tolerance is not None else export["tolerance"]),
+            mean_tolerance=float(mean_tolerance if mean_tolerance is not None else export["mean_tolerance"]),
+            require_checkpoint_pin=is_on(export["require_checkpoint_pin"]),
+            seed=int(export["seed"]),
+            **overrides,
+        )
+
     def check(self) -> None:
         """The checks that need no file contents and no torch: they fail at once, before any work."""
         from .errors import OutputError, UsageError
@@ -133,6 +164,13 @@ class ExportSettings:
     @property
     def manifest_path(self) -> Path:
         return self.dist / MANIFEST_NAME
+
+
+def is_on(value: object) -> bool:
+    """A switch from the config.  Invoke casts an INVOKE_* override to the type of the configured
+    default, and for a bool anything but "0" and "" is true ("false" too).  So switches default to
+    text (defaults.yaml) and are read from it here: true/1/yes/on, anything else is off."""
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def default_checkpoint(upstream: Path) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from sigstore.models import Bundle
 from sigstore.verify import Verifier
 
 from mirror import __version__
-from mirror.errors import InputError, UsageError, VerificationError
+from mirror.errors import InputError, VerificationError
 from mirror.git import GitError, run_git
 from mirror.hashing import sha256_file
+from mirror.reporting import SILENT, Reporter
 from mirror.settings import (
     BUNDLE_SUFFIX,
     MANIFEST_NAME,
@@ -40,7 +42,7 @@ from .attestation import read_statement, statement_subjects, subjects_of
 from .bundles import prehashed
 from .checks import ExpectedSigner, pin_disagreements, verify_release
 from .errors import AttachConflict, GitHubError
-from .github import GitHubClient, Progress
+from .github import GitHubClient
 from .instance import SigstoreInstance
 from .remote import RemoteAsset, RemoteRelease
 from .target import ReleaseTarget
@@ -52,6 +54,16 @@ _MAX_BUNDLE_BYTES = 1 << 20
 
 # (bundle's asset name, remote bundle bytes) -> is it as good a signature as ours?
 BundleCheck = Callable[[str, bytes], bool]
+
+
+class Action(StrEnum):
+    """What the plan does with one asset (a str, so it prints and compares as its word)."""
+
+    SKIP = "skip"  # already there with the same content (or an equivalent signature)
+    UPLOAD = "upload"
+    REPLACE = "replace"  # upload under a staging name, verify, delete the old, rename
+    RENAME = "rename"  # finish a replace that was interrupted after its upload
+    CONFLICT = "conflict"  # other content there, and no --replace: nothing is changed
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,7 @@ class LocalAsset:
 @dataclass(frozen=True)
 class PlannedAsset:
     asset: LocalAsset
-    action: str  # "skip", "upload", "replace", "rename" (finish an interrupted replace), "conflict"
+    action: Action
     # The sha256 the asset must have on the release when attach is done: ours, or that of an
     # equivalent signature already there.
     final_sha256: str
@@ -133,7 +145,7 @@ def preflight(
 ) -> tuple[dict[str, Any], list[LocalAsset]]:
     """Everything checked before the first request: credentials, files, signatures, pins, git."""
     if need_token and not target.token:
-        raise UsageError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents: write")
+        raise InputError("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents: write")
     manifest, assets = release_assets(dist)
     problems = pin_disagreements(manifest, pins)
     if problems and not allow_unpinned:
@@ -204,15 +216,17 @@ def make_plan(
         if uploaded:
             remote = uploaded[0]
             if content.sha256(remote) == asset.sha256:
-                plan.append(PlannedAsset(asset, "skip", asset.sha256, remote, starters))
+                plan.append(PlannedAsset(asset, Action.SKIP, asset.sha256, remote, starters))
             elif _equivalent_signature(content, remote, asset, check):
-                plan.append(PlannedAsset(asset, "skip", content.sha256(remote), remote, starters))
+                plan.append(PlannedAsset(asset, Action.SKIP, content.sha256(remote), remote, starters))
             else:
-                plan.append(PlannedAsset(asset, "replace" if replace else "conflict", asset.sha256, remote, starters))
+                plan.append(
+                    PlannedAsset(asset, Action.REPLACE if replace else Action.CONFLICT, asset.sha256, remote, starters)
+                )
         elif staged:
-            plan.append(PlannedAsset(asset, "rename", asset.sha256, staged[0], starters))
+            plan.append(PlannedAsset(asset, Action.RENAME, asset.sha256, staged[0], starters))
         else:
-            plan.append(PlannedAsset(asset, "upload", asset.sha256, None, starters))
+            plan.append(PlannedAsset(asset, Action.UPLOAD, asset.sha256, None, starters))
     return plan
 
 
@@ -252,9 +266,7 @@ Verify before use (no PyTorch needed):
     return name, body
 
 
-def _upload_verified(
-    content: _RemoteContent, release: RemoteRelease, asset: LocalAsset, name: str, progress: Progress
-) -> RemoteAsset:
+def _upload_verified(content: _RemoteContent, release: RemoteRelease, asset: LocalAsset, name: str) -> RemoteAsset:
     """Upload ``asset`` as ``name`` and verify the server holds exactly its bytes.
 
     Verified by the server's digest or, where it gives none, by downloading the upload again
@@ -278,7 +290,7 @@ def _upload_verified(
 
     found = ""
     for _ in range(2):
-        uploaded = client.upload_asset(release, asset.path, name, asset.content_type, progress, recover=settle)
+        uploaded = client.upload_asset(release, asset.path, name, asset.content_type, recover=settle)
         found = content.sha256(uploaded)
         if found == asset.sha256:
             return uploaded
@@ -293,24 +305,23 @@ def _carry_out(
     content: _RemoteContent,
     release: RemoteRelease,
     plan: list[PlannedAsset],
-    progress: Progress,
-    report: Callable[[str], None],
+    reporter: Reporter,
 ) -> None:
     client = content.client
     for item in plan:
         for starter in item.starters:
             client.delete_asset(starter)
-        if item.action == "upload":
-            _upload_verified(content, release, item.asset, item.asset.name, progress)
-        elif item.action == "rename" and item.remote is not None:
+        if item.action is Action.UPLOAD:
+            _upload_verified(content, release, item.asset, item.asset.name)
+        elif item.action is Action.RENAME and item.remote is not None:
             client.rename_asset(item.remote, item.asset.name)
-        elif item.action == "replace" and item.remote is not None:
+        elif item.action is Action.REPLACE and item.remote is not None:
             # Never delete first: the new file is uploaded and verified under a staging name,
             # then the old asset is deleted and the new one takes its name.
-            staged = _upload_verified(content, release, item.asset, item.asset.staging_name, progress)
+            staged = _upload_verified(content, release, item.asset, item.asset.staging_name)
             client.delete_asset(item.remote)
             client.rename_asset(staged, item.asset.name)
-        report(f"{item.action}: {item.asset.name} sha256 {item.asset.sha256}")
+        reporter.line(f"{item.action}: {item.asset.name} sha256 {item.asset.sha256}")
 
 
 def _check_final(content: _RemoteContent, release: RemoteRelease, plan: list[PlannedAsset]) -> None:
@@ -358,16 +369,14 @@ def _signature_equivalence(
     return equivalent
 
 
-def _show_plan(
-    tag: str, release: RemoteRelease | None, plan: list[PlannedAsset], report: Callable[[str], None]
-) -> None:
+def _show_plan(tag: str, release: RemoteRelease | None, plan: list[PlannedAsset], reporter: Reporter) -> None:
     """Report the plan; refuse, before any change, if it has a conflict."""
     if release is None:
-        report(f"plan: create draft release {tag}")
+        reporter.line(f"plan: create draft release {tag}")
     for item in plan:
         cleanup = f" (after removing {len(item.starters)} failed upload leftover)" if item.starters else ""
-        report(f"plan: {item.action:<8} {item.asset.name}{cleanup}")
-    conflicts = [item.asset.name for item in plan if item.action == "conflict"]
+        reporter.line(f"plan: {item.action:<8} {item.asset.name}{cleanup}")
+    conflicts = [item.asset.name for item in plan if item.action is Action.CONFLICT]
     if conflicts:
         raise AttachConflict(
             f"release {tag} already has {', '.join(conflicts)} with other content; nothing was changed. "
@@ -387,8 +396,7 @@ def attach_release(
     draft: bool = False,
     replace: bool = False,
     dry_run: bool = False,
-    progress: Progress = lambda *_: None,
-    report: Callable[[str], None] = lambda _: None,
+    reporter: Reporter = SILENT,
 ) -> AttachResult:
     """Check, plan, then (unless ``dry_run``) upload and publish.  See the module docstring.
 
@@ -398,40 +406,40 @@ def attach_release(
     manifest, assets = preflight(
         dist, target, expected, instance, pins, allow_unpinned=allow_unpinned, need_token=not dry_run
     )
-    report(f"preflight: {len(assets)} assets present, signatures and pins verified, ONNX not tracked by git")
+    reporter.line(f"preflight: {len(assets)} assets present, signatures and pins verified, ONNX not tracked by git")
     if problems := pin_disagreements(manifest, pins):
-        report(
+        reporter.line(
             f"build: {manifest['build_kind'].upper()}, not the audited model (--allow-unpinned): {'; '.join(problems)}"
         )
     else:
-        report("build: audited (every pin holds)")
+        reporter.line("build: audited (every pin holds)")
     check = _signature_equivalence(instance, expected, manifest, assets)
     content = _RemoteContent(client)
     for _ in range(2):  # a second round only after losing the race to publish the tag
         release = client.find_release(target.tag)
         plan = make_plan(content, release, assets, replace, check)
-        _show_plan(target.tag, release, plan, report)
+        _show_plan(target.tag, release, plan, reporter)
         publish = not draft and (release is None or release.draft)
         if dry_run:
-            report(f"plan: {'publish the release' if publish else 'leave the release as it is'} (dry run)")
+            reporter.line(f"plan: {'publish the release' if publish else 'leave the release as it is'} (dry run)")
             url = release.html_url if release else f"(a new draft for {target.tag})"
             return AttachResult(url, release is None, False, plan)
         created = release is None
         if release is None:
             name, body = _release_text(manifest, target, assets)
             release = client.create_draft(target.tag, name, body)
-            report(f"created draft release {target.tag}")
-        _carry_out(content, release, plan, progress, report)
+            reporter.line(f"created draft release {target.tag}")
+        _carry_out(content, release, plan, reporter)
         _check_final(content, release, plan)
         if not (publish and release.draft):
             return AttachResult(release.html_url, created, False, plan)
         try:
             release = _publish(client, release)
         except _LostPublishRace:
-            report(f"another run published release {target.tag} first; checking theirs")
+            reporter.line(f"another run published release {target.tag} first; checking theirs")
             if created:  # our own draft; another run's draft is theirs to clean up
                 client.delete_release(release)
             continue
-        report(f"published release {target.tag}")
+        reporter.line(f"published release {target.tag}")
         return AttachResult(release.html_url, created, True, plan)
     raise GitHubError(f"release {target.tag}: lost the race to publish it twice; re-run `invoke attach`")

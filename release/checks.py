@@ -100,21 +100,22 @@ class ExpectedSigner:
             ) from None
 
     @classmethod
-    def choose(
+    def from_config(
         cls,
+        sigstore: Mapping[str, Any],
         *,
-        identity: str | None,
-        identity_regexp: str | None,
-        issuer: str | None,
-        repo: str | None,
-        tag: str | None,
-        defaults: Mapping[str, Any],
+        identity: str | None = None,
+        identity_regexp: str | None = None,
+        issuer: str | None = None,
+        repo: str | None = None,
+        tag: str | None = None,
     ) -> ExpectedSigner:
         """The signer to demand: the one given, else the release workflow of ``repo`` at ``tag``.
 
-        ``defaults`` is the ``u2netp.sigstore`` config: ``cert_identity`` (a template with
+        ``sigstore`` is the ``u2netp.sigstore`` config: ``cert_identity`` (a template with
         {repo} and {tag}) and ``cert_oidc_issuer``.
         """
+        defaults = sigstore
         chosen_issuer = issuer or str(defaults["cert_oidc_issuer"])
         if identity or identity_regexp:
             return cls(issuer=chosen_issuer, identity=identity or None, identity_regexp=identity_regexp or None)

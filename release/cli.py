@@ -25,7 +25,6 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from mirror import __version__  # noqa: E402
-from mirror.config import check_config  # noqa: E402
 from mirror.errors import ConfigError, MirrorError  # noqa: E402
 from mirror.settings import UpstreamPin, load_yaml, shipped_defaults  # noqa: E402
 
@@ -131,40 +130,25 @@ def _pins(path: Path | None) -> UpstreamPin:
 
 
 def _settings(args: argparse.Namespace):  # -> VerifySettings
-    from .checks import ExpectedSigner
-    from .github import RetryPolicy
-    from .instance import SigstoreInstance
-    from .target import ReleaseTarget
     from .verify import VerifySettings
 
-    defaults = shipped_defaults()["u2netp"]
-    check_config(defaults)
-    target = None
-    if args.repo or args.tag:
-        target = ReleaseTarget.from_environment(args.repo, args.tag, args.api_url)
-    expected = ExpectedSigner.choose(
+    downloading = bool(args.repo or args.tag)
+    return VerifySettings.from_config(
+        shipped_defaults()["u2netp"],
+        dist=args.dist or Path(f"u2netp-mirror-{args.tag}" if downloading and args.tag else "."),
+        repo=args.repo,
+        tag=args.tag,
+        api_url=args.api_url,
         identity=args.cert_identity,
         identity_regexp=args.cert_identity_regexp,
         issuer=args.cert_oidc_issuer,
-        repo=target.repo if target else None,
-        tag=target.tag if target else None,
-        defaults=defaults["sigstore"],
-    )
-    github = defaults["github"]
-    return VerifySettings(
-        dist=args.dist or Path(f"u2netp-mirror-{target.tag}" if target else "."),
-        expected=expected,
-        instance=SigstoreInstance(staging=args.staging, trust_config=args.trust_config, offline=args.offline),
+        staging=args.staging,
+        trust_config=args.trust_config,
+        offline=args.offline,
         pins=_pins(args.pins),
         allow_unpinned=args.allow_unpinned,
         provenance=not args.no_provenance,
-        target=target,
-        retry=RetryPolicy(
-            attempts=int(github["attempts"]),
-            backoff=float(github["backoff_seconds"]),
-            max_wait=float(github["max_wait_seconds"]),
-            timeout=args.timeout if args.timeout is not None else float(github["timeout_seconds"]),
-        ),
+        timeout=args.timeout,
     )
 
 
@@ -183,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("sigstore").setLevel(logging.ERROR)
     start = time.perf_counter()
     try:
+        from .console import console
         from .verify import run_verify, verdict
 
-        checks = run_verify(_settings(args), lambda line: print(line, flush=True))
+        with console() as reporter:
+            checks = run_verify(_settings(args), reporter)
     except MirrorError as exc:
         print(f"error: {printable(exc, 2000)}", file=sys.stderr, flush=True)
         return exc.exit_code

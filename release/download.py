@@ -27,11 +27,12 @@ from typing import TypeVar
 from mirror.errors import OutputError, RemoteError
 from mirror.jsonio import StrictJSONError, loads_strict
 from mirror.manifest import MAX_MANIFEST_BYTES
+from mirror.reporting import SILENT, Reporter
 from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, bundle_name
 
 from .assets import RELEASE_FILES, licence_copies
 from .bundles import MAX_BUNDLE_BYTES
-from .github import GitHubClient, Progress
+from .github import GitHubClient
 from .remote import RemoteAsset
 from .target import ReleaseTarget
 
@@ -61,10 +62,9 @@ def download_release(
     target: ReleaseTarget,
     directory: Path,
     client: GitHubClient,
-    progress: Progress = lambda *_: None,
     *,
     provenance: bool = True,
-    report: Callable[[str], None] = lambda _: None,
+    reporter: Reporter = SILENT,
 ) -> list[str]:
     """Download the release's signed files into ``directory``; return their names.
 
@@ -84,16 +84,16 @@ def download_release(
         _within(assets[name], cap)
     # The name each file is written under is ours (the release contract), never the server's.
     for name in [ONNX_NAME, *documents]:
-        client.download_asset(assets[name], directory / name, progress)
+        client.download_asset(assets[name], directory / name)
     licences = _manifest_licences(directory / MANIFEST_NAME)
     if missing := [name for name in licences if name not in assets]:
         raise RemoteError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)} (its manifest names it)")
     for name in licences:
-        client.download_asset(assets[name], directory / name, progress)
+        client.download_asset(assets[name], directory / name)
     wanted = [ONNX_NAME, *licences]
     names = [*documents, *wanted]
     if left := sorted(set(assets) - set(names)):
-        report(f"left on the server, not part of the signed release: {', '.join(left)}")
+        reporter.line(f"left on the server, not part of the signed release: {', '.join(left)}")
     return names
 
 
@@ -180,17 +180,16 @@ def fetch_verified(
     dist: Path,
     client: GitHubClient,
     verify: Callable[[Path], T],
-    progress: Progress = lambda *_: None,
     *,
     provenance: bool = True,
-    report: Callable[[str], None] = lambda _: None,
+    reporter: Reporter = SILENT,
 ) -> T:
     """Download the release into a staging directory in ``dist``, ``verify`` it, and move it in.
 
     ``verify`` raises on any failed check; then nothing in ``dist`` changes.
     """
     with _staging_in(dist) as staging:
-        names = download_release(target, staging, client, progress, provenance=provenance, report=report)
+        names = download_release(target, staging, client, provenance=provenance, reporter=reporter)
         result = verify(staging)
         _promote(staging, names, dist)
     return result

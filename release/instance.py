@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from sigstore.errors import Error as SigstoreError
 from sigstore.models import ClientTrustConfig
@@ -27,6 +29,19 @@ class SigstoreInstance:
     staging: bool = False
     trust_config: Path | None = None
     offline: bool = False
+
+    @classmethod
+    def from_config(
+        cls,
+        sigstore: Mapping[str, Any],
+        *,
+        staging: bool = False,
+        trust_config: str | Path | None = None,
+        offline: bool = False,
+    ) -> SigstoreInstance:
+        """From ``u2netp.sigstore``: ``trust_config`` overrides the configured one."""
+        chosen = trust_config or sigstore["trust_config"]
+        return cls(staging=bool(staging), trust_config=Path(chosen) if chosen else None, offline=bool(offline))
 
     def __post_init__(self) -> None:
         if self.staging and self.trust_config is not None:

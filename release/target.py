@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from mirror.errors import UsageError
 
-from .github import check_repo
+from .transport import check_repo
 
 DEFAULT_API_URL = "https://api.github.com"
 
@@ -18,6 +20,17 @@ class ReleaseTarget:
     tag: str
     api_url: str = DEFAULT_API_URL
     token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, repo: str | None = None, tag: str | None = None, api_url: str | None = None
+    ) -> ReleaseTarget:
+        """From ``u2netp.release`` and ``u2netp.github``, the options winning, then the environment."""
+        return cls.from_environment(
+            repo or config["release"]["repo"] or None,
+            tag or config["release"]["tag"] or None,
+            api_url or config["github"]["api_url"] or None,
+        )
 
     @classmethod
     def from_environment(cls, repo: str | None, tag: str | None, api_url: str | None) -> ReleaseTarget:

@@ -7,10 +7,13 @@ and reports through a ``say`` callback, one line per step and per check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from mirror.reporting import Indented, Reporter
 from mirror.settings import UpstreamPin
 
 from .checks import Check, ExpectedSigner, verify_release
@@ -32,6 +35,55 @@ class VerifySettings:
     target: ReleaseTarget | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        dist: str | Path,
+        repo: str | None = None,
+        tag: str | None = None,
+        api_url: str | None = None,
+        identity: str | None = None,
+        identity_regexp: str | None = None,
+        issuer: str | None = None,
+        staging: bool = False,
+        trust_config: str | Path | None = None,
+        offline: bool = False,
+        pins: UpstreamPin | None = None,
+        allow_unpinned: bool = False,
+        provenance: bool = True,
+        timeout: float | None = None,
+    ) -> VerifySettings:
+        """From the ``u2netp`` config, the options winning (twine-style: one settings object for
+        both command lines).  With ``repo`` or ``tag`` the release is downloaded first."""
+        from mirror.config import check_config
+
+        check_config(config)
+        target = ReleaseTarget.from_config(config, repo=repo, tag=tag, api_url=api_url) if repo or tag else None
+        # Files already in dist: the configured release (and CI's repository) still name the signer.
+        signer_repo = target.repo if target else config["release"]["repo"] or os.environ.get("GITHUB_REPOSITORY")
+        signer_tag = target.tag if target else config["release"]["tag"]
+        return cls(
+            dist=Path(dist),
+            expected=ExpectedSigner.from_config(
+                config["sigstore"],
+                identity=identity,
+                identity_regexp=identity_regexp,
+                issuer=issuer,
+                repo=signer_repo or None,
+                tag=signer_tag or None,
+            ),
+            instance=SigstoreInstance.from_config(
+                config["sigstore"], staging=staging, trust_config=trust_config, offline=offline
+            ),
+            pins=pins or UpstreamPin.from_config(config["pin"]),
+            allow_unpinned=allow_unpinned,
+            provenance=provenance,
+            target=target,
+            retry=RetryPolicy.from_config(config["github"], timeout),
+        )
+
 
 def show_check(check: Check) -> str:
     return f"  {'WARN' if check.warning else 'ok':<4}  {check.name:<42} {check.detail}"
@@ -43,11 +95,11 @@ def verdict(checks: list[Check]) -> str:
     return "all checks passed"
 
 
-def run_verify(settings: VerifySettings, say: Callable[[str], None]) -> list[Check]:
+def run_verify(settings: VerifySettings, reporter: Reporter) -> list[Check]:
     """Check the release files (downloaded first if ``settings.target``); raise at the first failure."""
 
     def check(directory: Path) -> list[Check]:
-        say(f"verify: against {settings.instance.label}, signer {settings.expected.label}")
+        reporter.line(f"verify: against {settings.instance.label}, signer {settings.expected.label}")
         return verify_release(
             directory,
             settings.expected,
@@ -55,32 +107,19 @@ def run_verify(settings: VerifySettings, say: Callable[[str], None]) -> list[Che
             settings.pins,
             allow_unpinned=settings.allow_unpinned,
             provenance=settings.provenance,
-            on_check=lambda passed: say(show_check(passed)),
+            on_check=lambda passed: reporter.line(show_check(passed)),
         )
 
     if settings.target is None:
-        say(f"verify: {settings.dist}")
+        reporter.line(f"verify: {settings.dist}")
         return check(settings.dist)
 
     from .download import fetch_verified
-    from .progress import transfer_progress
 
     target = settings.target
-    client = GitHubClient(
-        api_url=target.api_url,
-        repo=target.repo,
-        token=target.token,
-        retry=settings.retry,
-        notify=lambda line: say(f"  {line}"),
+    details = Indented(reporter)
+    client = GitHubClient.for_target(target, settings.retry, details)
+    reporter.line(
+        f"verify: downloading release {target.tag} of {target.repo}; it moves into {settings.dist} once verified"
     )
-    say(f"verify: downloading release {target.tag} of {target.repo}; it moves into {settings.dist} once verified")
-    with transfer_progress("download") as progress:
-        return fetch_verified(
-            target,
-            settings.dist,
-            client,
-            check,
-            progress,
-            provenance=settings.provenance,
-            report=lambda line: say(f"  {line}"),
-        )
+    return fetch_verified(target, settings.dist, client, check, provenance=settings.provenance, reporter=details)

@@ -15,6 +15,7 @@ from evaluation.errors import EvaluationError
 from evaluation.models import Preprocessing
 from evaluation.report import schema_problems
 from evaluation.run import EvaluationSettings, evaluate
+from mirror.reporting import Lines
 from tests.helpers import files_in, run_cli
 
 SCORED = ["alpha.png", "grey.png", *(f"scene{i}.{'jpg' if i % 2 else 'png'}" for i in range(8))]
@@ -35,7 +36,7 @@ def settings(labelled: Path, out: Path, candidate: Path, baseline: Path | None =
 
 def run(labelled, tmp_path, candidate, baseline=None, **changes) -> dict:
     lines: list[str] = []
-    return evaluate(settings(labelled, tmp_path / "out", candidate, baseline, **changes), lines.append)
+    return evaluate(settings(labelled, tmp_path / "out", candidate, baseline, **changes), Lines(lines.append))
 
 
 def maps_here(model: Path, name: str, labelled: Path) -> np.ndarray:
@@ -167,7 +168,6 @@ def test_without_masks_agreement_alone(labelled, tmp_path, random_candidate, ref
             threads=2,
             latency_samples=2,
         ),
-        lambda line: None,
     )
     assert result["metrics"] is None and result["agreement"]["max_abs_diff"] > 0
     assert all(row["metrics"] == {"candidate": None, "baseline": None} for row in result["per_image"])
@@ -194,9 +194,7 @@ def test_what_cannot_be_evaluated_is_one_clear_error(tmp_path, reference, spoil,
         candidate = tmp_path / "text.onnx"
         candidate.write_text("hello")
     with pytest.raises(EvaluationError, match=message):
-        evaluate(
-            EvaluationSettings(candidate=candidate, images=images, out=tmp_path / "out", threads=1), lambda line: None
-        )
+        evaluate(EvaluationSettings(candidate=candidate, images=images, out=tmp_path / "out", threads=1))
     assert not (tmp_path / "out").exists()
 
 
@@ -240,7 +238,7 @@ settings = EvaluationSettings(
     candidate=model, baseline=model, images=root / "Image", masks=root / "Mask", out=root / "out", threads=2,
     latency_samples=2,
 )
-evaluate(settings, lambda line: None)
+evaluate(settings)
 print("GROWTH_KIB", high_water_kib() - before)
 """
 

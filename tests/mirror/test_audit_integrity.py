@@ -16,6 +16,7 @@ from mirror.errors import ConfigError, UpstreamError
 from mirror.fixture import git, write_checkpoint
 from mirror.manifest_step import run_manifest
 from mirror.pipeline import run_export
+from mirror.reporting import Lines
 from mirror.settings import shipped_defaults
 from mirror.upstream import audit_checkout
 from tests.helpers import audited_pins, files_in, settings_for
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.slow
 def test_a_checkpoint_nobody_pinned_is_an_unpinned_build_that_says_which_pin(checkout, tmp_path):
     settings = settings_for(checkout, tmp_path / "dist", pin=replace(audited_pins(checkout), checkpoint_sha256=None))
     lines: list[str] = []
-    exported = run_export(settings, report=lines.append)
-    written = run_manifest(settings, report=lines.append, export=exported)
+    exported = run_export(settings, Lines(lines.append))
+    written = run_manifest(settings, reporter=Lines(lines.append), export=exported)
     assert exported.metadata["build_kind"] == written.document["build_kind"] == "unpinned"
     assert exported.metadata["upstream_pinned"] == "false"
     upstream = written.document["upstream"]
@@ -45,7 +46,7 @@ def test_a_checkpoint_nobody_pinned_is_an_unpinned_build_that_says_which_pin(che
 def test_every_pin_holding_is_an_audited_build(checkout, tmp_path):
     settings = settings_for(checkout, tmp_path / "dist")
     lines: list[str] = []
-    written = run_manifest(settings, report=lines.append, export=run_export(settings, report=lines.append))
+    written = run_manifest(settings, reporter=Lines(lines.append), export=run_export(settings, Lines(lines.append)))
     assert written.document["build_kind"] == "audited"
     assert written.document["upstream"]["pin_problems"] == []
     assert "build: audited (commit, module, licence and checkpoint all match their pins)" in lines
@@ -79,18 +80,15 @@ def test_the_shipped_config_is_valid_and_pins_no_checkpoint():
 # -- 3. hashed, then read again: each pinned input is read once --------------------------------
 
 
-def _swap_after(trigger: str, swap) -> list[str]:
-    """A report callback that runs ``swap`` right after the sub-step ``trigger`` reports: the
-    moment between the audit's read of a file and any later use of it, every time."""
-    lines: list[str] = []
+def _swap_after(trigger: str, swap) -> Lines:
+    """A reporter that runs ``swap`` right after the sub-step ``trigger`` reports: the moment
+    between the audit's read of a file and any later use of it, every time."""
 
-    def report(line: str) -> None:
-        lines.append(line)
+    def write(line: str) -> None:
         if line.startswith(trigger):
             swap()
 
-    report.lines = lines  # type: ignore[attr-defined]
-    return report  # type: ignore[return-value]
+    return Lines(write)
 
 
 def test_a_checkpoint_swapped_after_hashing_is_not_what_gets_exported(checkout, exported_dist, tmp_path):
@@ -98,7 +96,7 @@ def test_a_checkpoint_swapped_after_hashing_is_not_what_gets_exported(checkout, 
     other = tmp_path / "other.pth"
     write_checkpoint(checkout.root, other, seed=5)
     report = _swap_after("hash checkpoint", lambda: os.replace(other, checkout.checkpoint))
-    result = run_export(settings, report=report)
+    result = run_export(settings, report)
     assert (checkout.checkpoint.read_bytes() != b"") and other.exists() is False  # the swap happened
     # The weights in the ONNX are the hashed file's: byte-identical to the pristine export.
     assert settings.onnx_path.read_bytes() == (exported_dist / "u2netp_mirror_v1.onnx").read_bytes()
@@ -116,7 +114,7 @@ def test_a_module_swapped_after_hashing_is_not_what_runs(checkout, exported_dist
     def swap() -> None:
         module.write_text(doctored)
 
-    run_export(settings, report=_swap_after("audit upstream", swap))
+    run_export(settings, _swap_after("audit upstream", swap))
     assert module.read_text() == doctored  # the swap happened
     assert settings.onnx_path.read_bytes() == (exported_dist / "u2netp_mirror_v1.onnx").read_bytes()
 
@@ -127,7 +125,7 @@ def test_a_licence_swapped_after_hashing_is_not_what_ships(checkout, tmp_path):
     original = licence.read_bytes()
     exported = run_export(
         settings,
-        report=_swap_after("audit upstream", lambda: licence.write_bytes(original + b"\n\nAlso: anything goes.\n")),
+        _swap_after("audit upstream", lambda: licence.write_bytes(original + b"\n\nAlso: anything goes.\n")),
     )
     run_manifest(settings, export=exported)
     assert (settings.dist / "u2netp_mirror_v1.LICENSE").read_bytes() == original

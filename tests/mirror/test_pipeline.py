@@ -19,6 +19,7 @@ from mirror.manifest import schema_problems
 from mirror.manifest_step import run_manifest
 from mirror.model import SaliencyHead, build_u2netp, load_checkpoint
 from mirror.pipeline import run_export
+from mirror.reporting import Lines
 from tests.helpers import audited_pins, files_in, settings_for
 
 
@@ -382,14 +383,14 @@ def test_reexport_removes_what_described_the_old_onnx(checkout, tmp_path):
     for name in ("u2netp_mirror_v1.onnx.sigstore.json", "u2netp_mirror_v1.manifest.json.sigstore.json"):
         (settings.dist / name).write_text("{}")  # stand-ins for the bundles sign would have written
     lines: list[str] = []
-    run_export(settings, report=lines.append)  # the same inputs: the same bytes, nothing is stale
+    run_export(settings, Lines(lines.append))  # the same inputs: the same bytes, nothing is stale
     assert not any("removed" in line for line in lines)
     assert len(files_in(settings.dist)) == 5
 
     other = tmp_path / "other.pth"
     write_checkpoint(checkout.root, other, seed=9)
     lines.clear()
-    run_export(settings_for(checkout, settings.dist, checkpoint=other), report=lines.append)
+    run_export(settings_for(checkout, settings.dist, checkpoint=other), reporter=Lines(lines.append))
     assert files_in(settings.dist) == ["u2netp_mirror_v1.LICENSE", "u2netp_mirror_v1.onnx"]
     (line,) = [line for line in lines if "removed" in line]
     assert "u2netp_mirror_v1.manifest.json" in line and "run `invoke manifest`, then `invoke sign`" in line

@@ -44,7 +44,7 @@ def _add_asset(github, name: str, data: bytes, tmp_path: Path) -> None:
     release = client.find_release(TAG)
     path = tmp_path / name
     path.write_bytes(data)
-    client.upload_asset(release, path, name, "text/plain", lambda *_: None, lambda: None)
+    client.upload_asset(release, path, name, "text/plain", lambda: None)
 
 
 @pytest.fixture

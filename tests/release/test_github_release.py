@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from mirror.errors import MirrorError
+from mirror.reporting import Lines
 from release.attach import attach_release
 from release.checks import ExpectedSigner, verify_release
 from release.download import download_release
@@ -61,7 +62,7 @@ def attach(github, dist, instance, **options):
         instance,
         client(github),
         pins=audited_pins_of(dist),
-        report=lines.append,
+        reporter=Lines(lines.append),
         **options,
     )
     return result, lines
@@ -252,7 +253,7 @@ def test_dry_run_needs_no_token(github, signed, instance):
         anonymous,
         pins=audited_pins_of(signed),
         dry_run=True,
-        report=lines.append,
+        reporter=Lines(lines.append),
     )
     assert {item.action for item in result.plan} == {"skip"}  # the published release, read anonymously
     assert len(github.mutating_requests()) == mutations
@@ -327,11 +328,16 @@ def test_waits_honour_retry_after_and_rate_limit_reset():
     github_client = GitHubClient(
         api_url="http://127.0.0.1:9", repo=REPO, retry=RetryPolicy(backoff=1.0, max_wait=30), clock=clock
     )
-    assert github_client._wait_for(response({"Retry-After": "7"}), 0) == 7
-    waited = github_client._wait_for(response({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000010"}), 0)
+    from release.transport import wait_for
+
+    def wait(answer, attempt):
+        return wait_for(answer, attempt, github_client.retry, github_client.clock)
+
+    assert wait(response({"Retry-After": "7"}), 0) == 7
+    waited = wait(response({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1000010"}), 0)
     assert waited == 11
-    assert github_client._wait_for(response({"Retry-After": "3600"}), 0) == 30  # bounded
-    assert github_client._wait_for(response({}), 3) == 8  # exponential backoff
+    assert wait(response({"Retry-After": "3600"}), 0) == 30  # bounded
+    assert wait(response({}), 3) == 8  # exponential backoff
 
 
 def test_immutable_published_release_is_explained(github, signed, instance, tmp_path, pristine, sigstore_stack):
@@ -479,7 +485,7 @@ release = client.find_release("u2netp-mirror-v1.0.0")
 path = Path(sys.argv[6])
 before = high_water_kib()
 if sys.argv[5] == "upload":
-    asset = client.upload_asset(release, path, "big.bin", "application/octet-stream", lambda *a: None, lambda: None)
+    asset = client.upload_asset(release, path, "big.bin", "application/octet-stream", lambda: None)
     assert asset.size == path.stat().st_size, asset
 elif sys.argv[5] == "read-whole-file":  # the control: what a non-streaming upload would cost
     data = path.read_bytes()

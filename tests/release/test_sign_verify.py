@@ -293,7 +293,7 @@ def test_command_line_verify_failure_is_one_line(signed, trust_config):
 def test_verify_needs_to_know_the_signer(signed, trust_config):
     env = {k: v for k, v in without_ambient_credentials().items() if k != "GITHUB_REPOSITORY"}
     result = run_cli("verify", "--dist", str(signed), "--trust-config", str(trust_config), env_override=env)
-    assert result.returncode == 1 and "pass --cert-identity" in result.stderr
+    assert result.returncode == 2 and "pass --cert-identity" in result.stderr  # a usage error
 
 
 @pytest.mark.slow

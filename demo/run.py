@@ -1,0 +1,127 @@
+"""``invoke demo``: the whole release, offline, on the embedded fixture.
+
+export -> manifest -> sign -> attach -> verify --repo --tag, exactly as a release runs, against
+the loopback Sigstore stack and GitHub server started here and stopped on the way out (Ctrl-C
+included).  The fixture is an upstream-shaped stand-in with random weights, so its export is a
+``demo`` build: attach publishes it only because the demo says ``allow_unpinned``, and verify,
+holding it to the real audited pins, passes it with the warning an operator would see.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from flow import ReleaseSettings, run_release
+from loopback.github import GitHubServer
+from loopback.sigstore import GITHUB_ISSUER, SigstoreStack
+from mirror.fixture import build_fixture
+from mirror.reporting import Reporter
+from mirror.settings import ExportSettings, shipped_defaults
+from release.checks import ExpectedSigner
+from release.github import RetryPolicy
+from release.instance import SigstoreInstance
+from release.target import ReleaseTarget
+
+REPO, TAG = "example/u2netp-mirror", "u2netp-mirror-demo"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    release_dir: Path  # what a maintainer publishes
+    verified_dir: Path  # what an operator keeps after `verify --repo --tag`
+    release_url: str
+
+
+@contextmanager
+def _servers(scratch: Path) -> Iterator[tuple[SigstoreStack, GitHubServer, Path]]:
+    # Each server is stopped however the block ends (Ctrl-C or SIGTERM included), even one
+    # interrupted while the other was still starting.
+    with ExitStack() as running:
+        stack = SigstoreStack()
+        running.callback(stack.stop)
+        stack.start()
+        github = GitHubServer(token="ghs_demo" + "0" * 32, repo=REPO)
+        running.callback(github.stop)
+        github.start()
+        trust_config = scratch / "trust_config.json"
+        trust_config.write_text(json.dumps(stack.trust_config()), encoding="utf-8")
+        yield stack, github, trust_config
+
+
+def _sizes(directory: Path) -> list[str]:
+    return [f"  {path.name:<48} {path.stat().st_size:>10,} bytes" for path in sorted(directory.iterdir())]
+
+
+def _verify(github: GitHubServer, trust_config: Path, verified_dir: Path, reporter: Reporter) -> None:
+    from release.verify import VerifySettings, run_verify, verdict
+
+    reporter.line("demo: verify --repo --tag, as an operator would, holding the release to the real audited pins")
+    settings = VerifySettings.from_config(
+        shipped_defaults()["u2netp"],
+        dist=verified_dir,
+        repo=REPO,
+        tag=TAG,
+        api_url=github.url,
+        trust_config=trust_config,
+        allow_unpinned=True,
+    )
+    # Anonymous, as an operator of a public repository: a GITHUB_TOKEN in the environment is for
+    # GitHub, never for the demo's loopback server.
+    settings = replace(settings, target=ReleaseTarget(repo=REPO, tag=TAG, api_url=github.url))
+    reporter.line(f"demo: verify: {verdict(run_verify(settings, reporter))}")
+
+
+def run_demo(scratch: Path, dist: Path, reporter: Reporter) -> DemoResult:
+    """Run the whole release in ``scratch`` (servers, fixture) and ``dist`` (its files)."""
+    release_dir, verified_dir = dist / "release", dist / "verified"
+    reporter.line(
+        "demo: build the fixture: an upstream-shaped git checkout and a random checkpoint (not U2NETP's weights)"
+    )
+    fixture = build_fixture(scratch / "U-2-Net")
+    defaults = shipped_defaults()["u2netp"]
+    expected = ExpectedSigner.from_config(defaults["sigstore"], repo=REPO, tag=TAG)
+    with _servers(scratch) as (stack, github, trust_config):
+        reporter.line(f"demo: Sigstore stack at {stack.url}, GitHub Releases API at {github.url} (loopback only)")
+        reporter.line(
+            "demo: the release flow, as `invoke release` runs it: a demo build, so attach publishes it "
+            "only because the demo allows an unpinned build"
+        )
+        settings = ReleaseSettings(
+            export=ExportSettings(
+                upstream=fixture.root,
+                checkpoint=fixture.checkpoint,
+                dist=release_dir,
+                pin=fixture.pin,
+                entrypoint="invoke demo",
+            ),
+            target=ReleaseTarget(repo=REPO, tag=TAG, api_url=github.url, token=github.token),
+            expected=expected,
+            instance=SigstoreInstance(trust_config=trust_config),
+            retry=RetryPolicy(timeout=30),
+            pins=fixture.pin,
+            # Keyless, as the tag's release workflow would sign.
+            identity_token=stack.token(expected.identity or "", issuer=GITHUB_ISSUER),
+            allow_unpinned=True,
+            label="demo",
+        )
+        result = run_release(settings, reporter)
+        _verify(github, trust_config, verified_dir, reporter)
+    for title, directory in (("published", release_dir), ("downloaded and verified", verified_dir)):
+        reporter.line(f"demo: {title}: {directory}")
+        for line in _sizes(directory):
+            reporter.line(line)
+    return DemoResult(release_dir, verified_dir, result.attach.release_url)
+
+
+NEXT_STEPS = (
+    "next, on the real model:",
+    "  invoke fetch-upstream --dest ../U-2-Net      # the audited upstream commit",
+    "  # put upstream's u2netp.pth at ../U-2-Net/saved_models/u2netp/u2netp.pth",
+    "  invoke export && invoke manifest             # dist/u2netp_mirror_v1.onnx and its manifest",
+    "  # publishing is the release workflow's job (docs/maintainer-guide.md); operators verify with:",
+    "  u2netp-mirror verify --repo OWNER/REPO --tag TAG",
+)
