@@ -114,6 +114,22 @@ OUTPUTS_OF_AN_EXPORT: tuple[str, ...] = tuple(file.name for file in RELEASE_FILE
 SIGNED_DOCUMENTS: dict[str, int] = {file.name: file.max_bytes for file in RELEASE_FILES if file.max_bytes is not None}
 
 
+def licence_names() -> tuple[str, ...]:
+    """The names of upstream's licence files as a release carries them."""
+    return tuple(file.name for file in RELEASE_FILES if file.role is Role.LICENCE)
+
+
+def carried(*, notice: bool, provenance: bool = True) -> tuple[str, ...]:
+    """The names of the files one release carries: every required file, the NOTICE copy when
+    upstream has one (``notice``), and no statement for releases made before it (``provenance``)."""
+    return tuple(
+        file.name
+        for file in RELEASE_FILES
+        if (file.required or (file.role is Role.LICENCE and notice))
+        and (provenance or file.role is not Role.PROVENANCE)
+    )
+
+
 @dataclass(frozen=True)
 class MetadataField:
     """One fact the ONNX carries in its metadata_props that the manifest also records."""

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .contract import MAX_DOCUMENT_BYTES
 from .errors import ManifestError
 from .jsonio import StrictJSONError, canonical_json, loads_strict
 
@@ -47,7 +48,7 @@ def manifest_bytes(path: Path, document: dict[str, Any]) -> bytes:
 
 
 # A manifest is about 10 KiB; one far larger is not ours, and is never read whole.
-MAX_MANIFEST_BYTES = 1 << 20
+MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES
 
 
 def load_manifest(path: Path) -> dict[str, Any]:

@@ -14,12 +14,12 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_files_atomic
+from .contract import CROSS_CHECKED, MODEL_ID, licence_copy_name
 from .errors import CheckpointError, ManifestError
 from .hashing import sha256_bytes
 from .license import SPDX_ID
 from .manifest import SCHEMA_ID, manifest_bytes
 from .metadata import (
-    CROSS_CHECKED,
     INPUT_NAME,
     OPSET,
     OUTPUT_NAME,
@@ -40,7 +40,7 @@ from .pipeline import (
 )
 from .provenance import FileRecord, run_provenance
 from .reporting import SILENT, Reporter
-from .settings import MODEL_ID, ExportSettings, licence_copy_name, printable_path
+from .settings import ExportSettings, printable_path
 from .upstream import UpstreamAudit
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import __version__
-from .settings import MODEL_ID
+from .contract import MODEL_ID
 
 EXPORTER = "u2netp-mirror"
 INPUT_NAME = "input"
@@ -39,16 +39,6 @@ PREPROCESSING = {
     "dtype": "float32",
 }
 POSTPROCESSING = "d0 is a sigmoid saliency map in [0, 1]; upstream then min-max normalises it per image"
-
-# The keys the manifest cross-checks against its own inputs.
-CROSS_CHECKED = (
-    "model_id",
-    "build_kind",
-    "upstream_commit",
-    "upstream_module_sha256",
-    "upstream_pinned",
-    "checkpoint_sha256",
-)
 
 
 def build_metadata(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contract import OUTPUTS_OF_AN_EXPORT
 from .errors import CheckpointError, UpstreamError
 from .hashing import sha256_bytes
 from .license import SPDX_ID
@@ -26,7 +27,7 @@ from .metadata import (
     build_metadata,
 )
 from .reporting import SILENT, Reporter
-from .settings import CHECKPOINT_PIN_KEY, OUTPUTS_OF_AN_EXPORT, BuildKind, ExportSettings, UpstreamPin
+from .settings import CHECKPOINT_PIN_KEY, BuildKind, ExportSettings, UpstreamPin
 from .upstream import UpstreamAudit, audit_checkout, read_checkpoint_bytes
 
 

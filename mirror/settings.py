@@ -15,23 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-# The release's file names: the one place they are spelt.  The upstream repository's URL is
+from .contract import MANIFEST_NAME, ONNX_NAME
+
+# The release's file names and roles live in contract.py; the upstream repository's URL is
 # config (u2netp.pin.repo_url in defaults.yaml), with the rest of the audited pins.
-MODEL_ID = "u2netp_mirror_v1"
-ONNX_NAME = f"{MODEL_ID}.onnx"
-MANIFEST_NAME = f"{MODEL_ID}.manifest.json"
-BUNDLE_SUFFIX = ".sigstore.json"
-
-
-def bundle_name(name: str) -> str:
-    """The Sigstore bundle that signs the release file ``name``: right beside it."""
-    return name + BUNDLE_SUFFIX
-
-
-# The signed in-toto statement (SLSA provenance) over the release files.
-PROVENANCE_NAME = f"{MODEL_ID}.provenance{BUNDLE_SUFFIX}"
-# What a new ONNX makes stale: the manifest that describes the old one and the signatures.
-OUTPUTS_OF_AN_EXPORT = (MANIFEST_NAME, bundle_name(ONNX_NAME), bundle_name(MANIFEST_NAME), PROVENANCE_NAME)
 # Where upstream's README tells users to put the U2NETP weights, relative to the checkout.
 CHECKPOINT_IN_CHECKOUT = Path("saved_models/u2netp/u2netp.pth")
 MODULE_IN_CHECKOUT = Path("model/u2net.py")
@@ -176,11 +163,6 @@ def is_on(value: object) -> bool:
 def default_checkpoint(upstream: Path) -> Path:
     """The checkpoint location upstream documents, inside ``upstream``."""
     return upstream / CHECKPOINT_IN_CHECKOUT
-
-
-def licence_copy_name(kind: str) -> str:
-    """The dist name of the upstream licence file ``kind`` ("LICENSE" or "NOTICE")."""
-    return f"{MODEL_ID}.{kind}"
 
 
 def load_yaml(text: str) -> Any:

@@ -6,30 +6,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mirror.contract import MANIFEST_NAME, ONNX_NAME, bundle_name, licence_copy_name
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
 from mirror.manifest import load_manifest
-from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, bundle_name, licence_copy_name
 
 from .errors import VerificationFailed
-
-SIGNED_NAMES = (ONNX_NAME, MANIFEST_NAME)
 
 
 def bundle_path(path: Path) -> Path:
     """Where the Sigstore bundle of ``path`` lives: right beside it, ``<name>.sigstore.json``."""
     return path.with_name(bundle_name(path.name))
-
-
-# Every file a release can carry: a download replaces the set, so a file of an older release
-# that the new one does not carry is removed rather than left to be mistaken for part of it.
-RELEASE_FILES = (
-    *SIGNED_NAMES,
-    *(bundle_name(name) for name in SIGNED_NAMES),
-    PROVENANCE_NAME,
-    licence_copy_name("LICENSE"),
-    licence_copy_name("NOTICE"),
-)
 
 
 def licence_copies(manifest: Mapping[str, Any]) -> dict[str, str]:

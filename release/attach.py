@@ -22,24 +22,23 @@ from sigstore.models import Bundle
 from sigstore.verify import Verifier
 
 from mirror import __version__
-from mirror.errors import InputError, VerificationError
-from mirror.git import GitError, run_git
-from mirror.hashing import sha256_file
-from mirror.reporting import SILENT, Reporter
-from mirror.settings import (
+from mirror.contract import (
     BUNDLE_SUFFIX,
     MANIFEST_NAME,
     MODEL_ID,
     ONNX_NAME,
-    PROVENANCE_NAME,
-    UpstreamPin,
-    bundle_name,
+    carried,
     licence_copy_name,
 )
+from mirror.errors import InputError, VerificationError
+from mirror.git import GitError, run_git
+from mirror.hashing import sha256_file
+from mirror.reporting import SILENT, Reporter
+from mirror.settings import UpstreamPin
 
 from .assets import checked_manifest, licence_copies
-from .attestation import read_statement, statement_subjects, subjects_of
-from .bundles import prehashed
+from .attestation import subjects_of
+from .bundles import serves_as_ours
 from .checks import ExpectedSigner, pin_disagreements, verify_release
 from .errors import AttachConflict, GitHubError
 from .github import GitHubClient
@@ -111,7 +110,7 @@ def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
     partial release never offers an unsigned model."""
     manifest, onnx_sha256 = checked_manifest(dist)
     licences = licence_copies(manifest)
-    names = [MANIFEST_NAME, bundle_name(MANIFEST_NAME), bundle_name(ONNX_NAME), PROVENANCE_NAME, *licences]
+    names = [name for name in carried(notice=manifest["upstream"]["notice_present"]) if name != ONNX_NAME]
     assets = []
     for name in [*names, ONNX_NAME]:
         path = dist / name
@@ -153,7 +152,10 @@ def preflight(
             f"{dist / MANIFEST_NAME}: a {manifest['build_kind']} build, not the audited model "
             f"({'; '.join(problems)}); refusing to publish it (--allow-unpinned publishes it anyway, marked as such)"
         )
-    verify_release(dist, expected, instance, pins, allow_unpinned=allow_unpinned)
+    # The files were hashed just now, for the upload plan: verify uses those digests, not a second read.
+    verify_release(
+        dist, expected, instance, pins, allow_unpinned=allow_unpinned, known_sha256={a.name: a.sha256 for a in assets}
+    )
     onnx = dist / ONNX_NAME
     if _tracked_by_git(onnx):
         raise InputError(
@@ -354,17 +356,11 @@ def _signature_equivalence(
     subjects = subjects_of(manifest, artifacts[MANIFEST_NAME])
 
     def equivalent(name: str, data: bytes) -> bool:
-        artifact = name.removesuffix(BUNDLE_SUFFIX)
         try:
             bundle = Bundle.from_json(data)
-            if name == PROVENANCE_NAME:  # a statement over exactly our files, by the expected signer
-                return statement_subjects(read_statement(*verifier.verify_dsse(bundle, signer_policy))) == subjects
-            if artifact in artifacts:
-                verifier.verify_artifact(prehashed(artifacts[artifact]), bundle, signer_policy)
-                return True
-        except (SigstoreError, ValueError):  # a StatementError is a ValueError too
+        except (SigstoreError, ValueError):
             return False
-        return False
+        return serves_as_ours(verifier, bundle, name, artifacts, subjects, signer_policy)
 
     return equivalent
 

@@ -21,8 +21,8 @@ from urllib.parse import quote
 from sigstore import dsse
 
 from mirror import __version__
+from mirror.contract import MANIFEST_NAME, ONNX_NAME
 from mirror.jsonio import StrictJSONError, loads_strict
-from mirror.settings import MANIFEST_NAME, ONNX_NAME
 
 from .assets import licence_copies
 from .redact import printable

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from cryptography.x509 import (
 from sigstore.errors import Error as SigstoreError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle
-from sigstore.verify import policy
+from sigstore.verify import Verifier, policy
 from sigstore_models.common.v1 import HashAlgorithm
 
-from mirror.errors import InputError, UsageError
+from mirror.contract import BUNDLE_SUFFIX, MAX_DOCUMENT_BYTES, PROVENANCE_NAME
+from mirror.errors import InputError, MirrorError, UsageError
 
 _FULCIO_ISSUER = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 
@@ -37,7 +39,7 @@ def prehashed(sha256_hex: str) -> Hashed:
 
 # A Sigstore bundle is a few KiB (a certificate chain, a log entry, a signature or a small
 # DSSE envelope); a file far larger is not one, and is never read whole.
-MAX_BUNDLE_BYTES = 1 << 20
+MAX_BUNDLE_BYTES = MAX_DOCUMENT_BYTES
 
 
 def read_bundle(path: Path) -> Bundle:
@@ -95,3 +97,33 @@ class IdentityRegexp:
         names = sans.get_values_for_type(UniformResourceIdentifier) + sans.get_values_for_type(RFC822Name)
         if not any(self._pattern.fullmatch(name) for name in names):
             raise VerificationError(f"certificate's SANs {names} do not match {self._pattern.pattern!r}")
+
+
+def serves_as_ours(
+    verifier: Verifier,
+    bundle: Bundle,
+    name: str,
+    digests: Mapping[str, str],
+    subjects: Mapping[str, str],
+    signer: policy.VerificationPolicy,
+) -> bool:
+    """Would ``bundle``, found as release file ``name``, do as well as a signature we would make?
+
+    A file's bundle: it verifies for that file's digest (in ``digests``) and the signer.  The
+    provenance: its statement verifies for the signer and names exactly ``subjects``; its run
+    details may differ (another run of the same release), since the files are what it attests.
+    Sign keeps such a bundle instead of signing again; attach treats one on the release as
+    equal to ours.  Anything unreadable, stale or someone else's is not.
+    """
+    from .attestation import read_statement, statement_subjects
+
+    try:
+        if name == PROVENANCE_NAME:
+            return statement_subjects(read_statement(*verifier.verify_dsse(bundle, signer))) == dict(subjects)
+        artifact = name.removesuffix(BUNDLE_SUFFIX)
+        if artifact == name or artifact not in digests:
+            return False
+        verifier.verify_artifact(prehashed(digests[artifact]), bundle, signer)
+        return True
+    except (MirrorError, SigstoreError, ValueError):  # a StatementError is a ValueError too
+        return False

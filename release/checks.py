@@ -19,10 +19,11 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.verify import Verifier, policy
 
 from mirror.config import check_signer_template
+from mirror.contract import MANIFEST_NAME, METADATA_IN_MANIFEST, ONNX_NAME, PROVENANCE_NAME, carried, licence_names
 from mirror.errors import MirrorError, UsageError
 from mirror.hashing import sha256_file
 from mirror.metadata import read_metadata
-from mirror.settings import CHECKPOINT_PIN_KEY, MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, UpstreamPin, bundle_name
+from mirror.settings import CHECKPOINT_PIN_KEY, UpstreamPin
 
 from .assets import bundle_path, checked_manifest, licence_copies
 from .attestation import LOCAL_BUILDER, StatementError, disagreements, read_statement, statement_subjects
@@ -37,27 +38,6 @@ def _as_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-# ONNX metadata key -> where the manifest keeps the same fact.  Every key the metadata has
-# is listed: an ONNX whose embedded provenance disagrees with its signed manifest is refused.
-METADATA_IN_MANIFEST: dict[str, tuple[str, ...]] = {
-    "model_id": ("model_id",),
-    "build_kind": ("build_kind",),
-    "upstream_repo": ("upstream", "repo"),
-    "upstream_commit": ("upstream", "commit"),
-    "upstream_module_sha256": ("upstream", "module_sha256"),
-    "upstream_pinned": ("upstream", "pinned"),
-    "checkpoint_sha256": ("upstream", "checkpoint_sha256"),
-    "license": ("upstream", "license_spdx"),
-    "exporter_version": ("toolchain", "u2netp_mirror"),
-    "torch_version": ("toolchain", "torch"),
-    "onnx_version": ("toolchain", "onnx"),
-    "opset": ("export", "opset"),
-    "input": ("export", "input_name"),
-    "output": ("export", "output_name"),
-    "selected_output": ("export", "selected_upstream_output"),
-}
 
 
 @dataclass(frozen=True)
@@ -213,8 +193,9 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _files_present(dist: Path, provenance: bool) -> str:
-    names = [ONNX_NAME, MANIFEST_NAME, bundle_name(ONNX_NAME), bundle_name(MANIFEST_NAME)]
-    for name in [*names, PROVENANCE_NAME] if provenance else names:
+    # The licence copies are checked against the manifest, which says whether there is a NOTICE.
+    names = [name for name in carried(notice=False, provenance=provenance) if name not in licence_names()]
+    for name in names:
         if not (dist / name).is_file():
             hint = (
                 " (--no-provenance only for releases made before u2netp-mirror 0.2.0)"
@@ -240,14 +221,14 @@ def _metadata_agrees(onnx_path: Path, manifest: dict[str, Any]) -> str:
     return f"{len(metadata)} embedded fields agree with the manifest"
 
 
-def _licences_match(dist: Path, manifest: dict[str, Any]) -> dict[str, str]:
+def _licences_match(dist: Path, manifest: dict[str, Any], sha256_of: Callable[[Path], str]) -> dict[str, str]:
     """The licence copies' sha256, once each is the file the (signed) manifest records."""
     licences = licence_copies(manifest)
     for name, expected_sha256 in licences.items():
         path = dist / name
         if not path.is_file():
             raise VerificationFailed("licence files", f"{path}: missing (the release carries upstream's licence)")
-        if sha256_file(path) != expected_sha256:
+        if sha256_of(path) != expected_sha256:
             raise VerificationFailed("licence files", f"{path}: is not the upstream licence file the manifest records")
     return licences
 
@@ -338,13 +319,15 @@ def verify_release(
     allow_unpinned: bool = False,
     provenance: bool = True,
     on_check: Callable[[Check], None] = lambda check: None,
+    known_sha256: Mapping[str, str] | None = None,
 ) -> list[Check]:
     """Run every check; raise ``VerificationFailed`` (naming the check) at the first failure.
 
     ``pins`` are the audited pins to hold the manifest to; ``allow_unpinned`` turns a mismatch
     into a warning (a ``Check`` with ``warning=True``) instead of a failure.  ``provenance=False``
     skips the signed provenance, for releases older than it only.  ``on_check`` sees each check
-    as it passes, so a caller can show progress.
+    as it passes, so a caller can show progress.  ``known_sha256`` (name -> sha256) saves
+    hashing files the caller has just hashed.
     """
     passed: list[Check] = []
 
@@ -356,7 +339,13 @@ def verify_release(
     record(Check("files present", _files_present(dist, provenance)))
     verifier = Verifier(trusted_root=instance.client_trust_config.trusted_root)
     onnx_path, manifest_path = dist / ONNX_NAME, dist / MANIFEST_NAME
-    digests = {ONNX_NAME: sha256_file(onnx_path), MANIFEST_NAME: sha256_file(manifest_path)}
+    known = dict(known_sha256 or {})
+
+    def sha256_of(path: Path) -> str:
+        # A caller that has just hashed the files (attach's preflight) passes their digests.
+        return known.get(path.name) or sha256_file(path)
+
+    digests = {ONNX_NAME: sha256_of(onnx_path), MANIFEST_NAME: sha256_of(manifest_path)}
     for name, digest in digests.items():
         record(Check(f"{name} signature", _signature_check(verifier, dist / name, digest, identity_policy)))
 
@@ -365,7 +354,7 @@ def verify_release(
     record(Check("onnx sha256", f"{digests[ONNX_NAME]} = manifest outputs.onnx_sha256"))
     record(Check("onnx metadata", _metadata_agrees(onnx_path, manifest)))
     record(_pins_hold(manifest, pins, allow_unpinned))
-    licences = _licences_match(dist, manifest)
+    licences = _licences_match(dist, manifest, sha256_of)
     record(Check("licence files", f"{', '.join(licences)} match the manifest's sha256"))
     if provenance:
         detail = _provenance_holds(verifier, dist, identity_policy, manifest, {**digests, **licences})

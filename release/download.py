@@ -24,14 +24,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from mirror.contract import ALL_NAMES, MANIFEST_NAME, MAX_DOCUMENT_BYTES, ONNX_NAME, PROVENANCE_NAME, SIGNED_DOCUMENTS
 from mirror.errors import OutputError, RemoteError
 from mirror.jsonio import StrictJSONError, loads_strict
-from mirror.manifest import MAX_MANIFEST_BYTES
 from mirror.reporting import SILENT, Reporter
-from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME, bundle_name
 
-from .assets import RELEASE_FILES, licence_copies
-from .bundles import MAX_BUNDLE_BYTES
+from .assets import licence_copies
 from .github import GitHubClient
 from .remote import RemoteAsset
 from .target import ReleaseTarget
@@ -39,20 +37,12 @@ from .target import ReleaseTarget
 T = TypeVar("T")
 STAGING_PREFIX = ".u2netp-mirror-staging-"
 
-# The signed documents, fetched first (each with a size cap), then the files they vouch for.
-SIGNED_DOCUMENTS = {
-    MANIFEST_NAME: MAX_MANIFEST_BYTES,
-    bundle_name(ONNX_NAME): MAX_BUNDLE_BYTES,
-    bundle_name(MANIFEST_NAME): MAX_BUNDLE_BYTES,
-    PROVENANCE_NAME: MAX_BUNDLE_BYTES,
-}
-
 
 def _manifest_licences(path: Path) -> list[str]:
     """The licence copies the (not yet verified) manifest names; verify then holds them to it."""
     try:
         with path.open("rb") as stream:
-            manifest = loads_strict(stream.read(MAX_MANIFEST_BYTES + 1))
+            manifest = loads_strict(stream.read(MAX_DOCUMENT_BYTES + 1))
         return list(licence_copies(manifest))
     except (OSError, StrictJSONError, KeyError, TypeError, AttributeError):
         raise RemoteError(f"{path.name}: not a readable manifest; the release is broken or was tampered with") from None
@@ -116,7 +106,7 @@ def _missing_parents(path: Path) -> list[Path]:
 
 def _in_the_way(dist: Path) -> None:
     """Refuse at once, before any download, if a release file's name in dist is not a plain file."""
-    for name in RELEASE_FILES:
+    for name in ALL_NAMES:
         path = dist / name
         if path.is_symlink() or (path.exists() and not path.is_file()):
             raise OutputError(
@@ -160,7 +150,7 @@ def _promote(staging: Path, names: list[str], dist: Path) -> None:
     moved_in: list[str] = []
     try:
         previous.mkdir()
-        for name in RELEASE_FILES:
+        for name in ALL_NAMES:
             if (dist / name).exists():
                 os.replace(dist / name, previous / name)
                 set_aside.append(name)

@@ -23,13 +23,13 @@ from sigstore.sign import SigningContext
 from sigstore.verify import Verifier, policy
 
 from mirror.atomic import write_bytes_atomic
+from mirror.contract import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
-from mirror.settings import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME
 
 from .assets import bundle_path, checked_manifest, licence_copies
-from .attestation import StatementError, build_statement, read_statement, statement_subjects, subjects_of
-from .bundles import SignerIdentity, log_index, prehashed, read_bundle, signer_identity
+from .attestation import StatementError, build_statement, read_statement, subjects_of
+from .bundles import SignerIdentity, log_index, prehashed, read_bundle, serves_as_ours, signer_identity
 from .checks import ExpectedSigner
 from .errors import SigningError, VerificationFailed
 from .identity import certificate_identity, resolve_identity_token
@@ -64,28 +64,15 @@ def _checked_dist(dist: Path, manifest_sha256: str | None) -> tuple[dict[str, An
     return manifest, {ONNX_NAME: onnx_sha256, MANIFEST_NAME: found}
 
 
-def _artifact_bundle_is_current(verifier: Verifier, bundle: Path, digest: str, wanted: policy.Identity) -> bool:
-    if not bundle.is_file():
+def _current(verifier: Verifier, path: Path, digests: dict[str, str], subjects: dict[str, str], signer: Any) -> bool:
+    """An existing bundle at ``path`` that serves as ours is kept: no new Rekor entry."""
+    if not path.is_file():
         return False
     try:
-        verifier.verify_artifact(prehashed(digest), read_bundle(bundle), wanted)
-    except (MirrorError, SigstoreError):
-        return False  # unreadable, stale or someone else's: it gets replaced
-    return True
-
-
-def _provenance_is_current(verifier: Verifier, bundle: Path, subjects: dict[str, str], wanted: policy.Identity) -> bool:
-    """A provenance bundle is kept if it verifies for the signer and names exactly these files.
-
-    Its run details may differ (another run of the same release): the files are what it attests.
-    """
-    if not bundle.is_file():
-        return False
-    try:
-        statement = read_statement(*verifier.verify_dsse(read_bundle(bundle), wanted))
-        return statement_subjects(statement) == subjects
-    except (MirrorError, SigstoreError, StatementError):
-        return False
+        bundle = read_bundle(path)
+    except MirrorError:
+        return False  # unreadable: it gets replaced
+    return serves_as_ours(verifier, bundle, path.name, digests, subjects, signer)
 
 
 def _refuse_unexpected_signer(token_identity: SignerIdentity, expected: ExpectedSigner) -> None:
@@ -148,15 +135,16 @@ def sign_release(
 
     results: list[SignedFile] = []
     pending: dict[str, str] = {}
+    subjects = subjects_of(manifest, digests[MANIFEST_NAME])
     for name, digest in digests.items():
         bundle = bundle_path(dist / name)
-        if _artifact_bundle_is_current(verifier, bundle, digest, same_signer):
+        if _current(verifier, bundle, digests, subjects, same_signer):
             results.append(SignedFile(dist / name, bundle, wanted, log_index(read_bundle(bundle)), kept=True))
         else:
             pending[name] = digest
     provenance = dist / PROVENANCE_NAME
     statement = None
-    if _provenance_is_current(verifier, provenance, subjects_of(manifest, digests[MANIFEST_NAME]), same_signer):
+    if _current(verifier, provenance, digests, subjects, same_signer):
         results.append(SignedFile(provenance, provenance, wanted, log_index(read_bundle(provenance)), kept=True))
     else:
         statement = build_statement(manifest, digests[MANIFEST_NAME], environ)

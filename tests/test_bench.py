@@ -61,7 +61,7 @@ def test_consumer_rows_against_a_baseline_also_show_what_the_graph_rewrite_saves
     # the rewrite, so the rows and the note come out without a second model.
     from bench.export import BARE_EXPORT
     from bench.inference import bench_consumer
-    from mirror.settings import ONNX_NAME
+    from mirror.contract import ONNX_NAME
 
     plain = tmp_path / "plain.onnx"
     args = [sys.executable, "-c", BARE_EXPORT, str(pristine.root), str(pristine.checkpoint), str(plain)]

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from mirror import __version__
+from mirror.contract import MANIFEST_NAME, MODEL_ID, ONNX_NAME, licence_copy_name
 from mirror.fixture import fixture_text
 from mirror.jsonio import canonical_json
 from mirror.manifest import SCHEMA_ID
 from mirror.metadata import INPUT_NAME, OPSET, OUTPUT_NAME, TRACE_HEIGHT, TRACE_WIDTH, build_metadata
-from mirror.settings import MANIFEST_NAME, MODEL_ID, ONNX_NAME, UpstreamPin, licence_copy_name
+from mirror.settings import UpstreamPin
 
 LICENCE = fixture_text("apache-2.0.txt").encode("utf-8")
 PINS = UpstreamPin(
