@@ -33,6 +33,8 @@ from mirror.settings import ExportSettings, UpstreamPin, shipped_defaults  # noq
 from release.redact import printable  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
+# The shipped defaults (mirror/defaults.yaml): the help texts quote them, never a copy.
+_DEFAULTS = shipped_defaults()["u2netp"]
 # sigstore-python logs warnings of its own (an offline TUF load, …) that would make an error a
 # second line; Invoke's --debug (already parsed when this module loads) shows them all.
 if not logging.getLogger("invoke").isEnabledFor(logging.DEBUG):
@@ -200,8 +202,10 @@ EXPORT_HELP = {
     "dist": "output directory (default: dist)",
     "allow_unpinned": "export a checkout or checkpoint that is not the audited one (marked 'unpinned' "
     "in the ONNX and the manifest)",
-    "tolerance": "NUMBER: largest |onnxruntime - torch| allowed on a validation input (default: 1e-4)",
-    "mean_tolerance": "NUMBER: largest mean |onnxruntime - torch| allowed on a validation input (default: 1e-6)",
+    "tolerance": "NUMBER: largest |onnxruntime - torch| allowed on a validation input "
+    f"(default: {_DEFAULTS['export']['tolerance']})",
+    "mean_tolerance": "NUMBER: largest mean |onnxruntime - torch| allowed on a validation input "
+    f"(default: {_DEFAULTS['export']['mean_tolerance']})",
 }
 SIGSTORE_HELP = {
     "dist": "directory holding the ONNX, the manifest and their bundles (default: dist)",
@@ -217,7 +221,8 @@ GITHUB_HELP = {
     "repo": "OWNER/NAME on GitHub (default: u2netp.release.repo, then $GITHUB_REPOSITORY)",
     "tag": "release tag, e.g. u2netp-mirror-v1.0.0 (default: u2netp.release.tag)",
     "api_url": "GitHub API base (default: $GITHUB_API_URL, then https://api.github.com)",
-    "timeout": "NUMBER: seconds a read may stall (default 60); a transfer's deadline grows with its size at 1 MiB/s",
+    "timeout": "NUMBER: the deadline of each request to GitHub, connect, headers and body, in seconds "
+    f"(default {float(_DEFAULTS['github']['timeout_seconds']):g}); a transfer's grows with its size at 1 MiB/s",
 }
 TOKEN_HELP = {
     "identity_token": "OIDC identity token (prefer $SIGSTORE_ID_TOKEN or --identity-token-file: a command "
@@ -684,17 +689,27 @@ EVALUATE_HELP = {
     "images": "directory of images (jpg, png, webp, …), e.g. DUTS-TE/Image",
     "masks": "directory of masks matched by file stem, e.g. DUTS-TE/Mask (without: agreement only)",
     "out": "where evaluation.json, .md and .png go (default: <dist>/evaluation)",
-    "batch_size": "INT: images per inference batch where a model allows (default 8)",
+    "batch_size": "INT: images per inference batch where a model allows "
+    f"(default {_DEFAULTS['evaluate']['batch_size']})",
     "threads": "INT: onnxruntime threads for both models (default: all cores)",
     "size": "HxW (or N) to feed instead of the models' own preprocessing size",
-    "latency_samples": "INT: images timed one by one for the latency figures (default 20)",
-    "grid_rows": "INT: rows in evaluation.png (default 6)",
+    "latency_samples": "INT: images timed one by one for the latency figures "
+    f"(default {_DEFAULTS['evaluate']['latency_samples']})",
+    "grid_rows": f"INT: rows in evaluation.png (default {_DEFAULTS['evaluate']['grid_rows']})",
 }
 BatchSize, Threads, Samples, GridRows = (
     _count_option(flag) for flag in ("--batch-size", "--threads", "--latency-samples", "--grid-rows")
 )
 # Invoke types an option by its default's type, so the defaults are instances of those types.
-DEFAULT_BATCH, ALL_CORES, DEFAULT_SAMPLES, DEFAULT_ROWS = BatchSize(8), Threads(0), Samples(20), GridRows(6)
+DEFAULT_BATCH, ALL_CORES, DEFAULT_SAMPLES, DEFAULT_ROWS = (
+    kind(_DEFAULTS["evaluate"][key])
+    for kind, key in (
+        (BatchSize, "batch_size"),
+        (Threads, "threads"),
+        (Samples, "latency_samples"),
+        (GridRows, "grid_rows"),
+    )
+)
 
 
 def _size(text: str | None) -> tuple[int, int] | None:

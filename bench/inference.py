@@ -217,7 +217,9 @@ def validation_margin(model: BenchModel, onnx_path: Path) -> list[str]:
     import numpy as np
     import torch
 
-    from mirror.settings import DEFAULT_MEAN_TOLERANCE, DEFAULT_TOLERANCE, DEFAULT_VALIDATION_SHAPES
+    from mirror.settings import DEFAULT_VALIDATION_SHAPES, default_number
+
+    tolerance, mean_tolerance = default_number("export", "tolerance"), default_number("export", "mean_tolerance")
     from mirror.validate import seeded_images
 
     head = head_of(model)
@@ -247,8 +249,8 @@ def validation_margin(model: BenchModel, onnx_path: Path) -> list[str]:
     lines += [
         "",
         f"Worst: {worst_max:.2e} largest, {worst_mean:.2e} mean. The default tolerances (export.tolerance "
-        f"{DEFAULT_TOLERANCE:g}, export.mean_tolerance {DEFAULT_MEAN_TOLERANCE:g}) leave "
-        f"{DEFAULT_TOLERANCE / worst_max:.0f}× and {DEFAULT_MEAN_TOLERANCE / worst_mean:.0f}× for other CPUs' "
+        f"{tolerance:g}, export.mean_tolerance {mean_tolerance:g}) leave "
+        f"{tolerance / worst_max:.0f}× and {mean_tolerance / worst_mean:.0f}× for other CPUs' "
         "kernels; see the model card.",
     ]
     return lines

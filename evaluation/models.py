@@ -19,15 +19,14 @@ import onnxruntime
 from PIL import Image
 
 from mirror.hashing import sha256_file
-from mirror.metadata import read_metadata
+from mirror.metadata import IMAGENET_MEAN, IMAGENET_STD, TRACE_HEIGHT, TRACE_WIDTH, read_metadata
 
 from .errors import EvaluationError
 
-# Upstream's data loader: RescaleT(320) and ToTensorLab(flag=0) (divide by the image's maximum,
-# then ImageNet's mean and std), RGB, NCHW.
-UPSTREAM_SIZE = (320, 320)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# Upstream's data loader, as the export records it in every ONNX (mirror.metadata.PREPROCESSING):
+# RescaleT(320) and ToTensorLab(flag=0) (divide by the image's maximum, then ImageNet's mean and
+# std), RGB, NCHW.
+UPSTREAM_SIZE = (TRACE_HEIGHT, TRACE_WIDTH)
 
 
 @dataclass(frozen=True)

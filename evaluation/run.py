@@ -20,6 +20,7 @@ import numpy as np
 
 from mirror.atomic import write_files_atomic
 from mirror.reporting import SILENT, Reporter
+from mirror.settings import default_number
 
 from .dataset import Entry, Sample, Skipped, discover, load, samples
 from .errors import EvaluationError, EvaluationUsageError
@@ -36,11 +37,12 @@ class EvaluationSettings:
     out: Path
     baseline: Path | None = None
     masks: Path | None = None
-    batch_size: int = 8
-    threads: int = field(default_factory=default_threads)
+    # Defaults: u2netp.evaluate in defaults.yaml, the one place they are set (threads 0: all cores).
+    batch_size: int = field(default_factory=lambda: int(default_number("evaluate", "batch_size")))
+    threads: int = field(default_factory=lambda: int(default_number("evaluate", "threads")) or default_threads())
     size: tuple[int, int] | None = None  # overrides the models' preprocessing size
-    latency_samples: int = 20
-    grid_rows: int = 6  # half where the models differ most, half typical
+    latency_samples: int = field(default_factory=lambda: int(default_number("evaluate", "latency_samples")))
+    grid_rows: int = field(default_factory=lambda: int(default_number("evaluate", "grid_rows")))
 
     def check(self) -> None:
         if self.batch_size < 1 or self.threads < 1 or self.latency_samples < 1 or self.grid_rows < 1:

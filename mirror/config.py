@@ -123,6 +123,11 @@ def check_config(config: Mapping[str, Any]) -> None:
         _number(export, "export", "tolerance", low=0.0, high=1.0, low_open=True)
         _number(export, "export", "mean_tolerance", low=0.0, high=1.0, low_open=True)
         _whole(export, "export", "seed", low=0, high=2**32 - 1)
+        evaluate = config["evaluate"]
+        _whole(evaluate, "evaluate", "batch_size", low=1, high=4096)
+        _whole(evaluate, "evaluate", "threads", low=0, high=1024)
+        _whole(evaluate, "evaluate", "latency_samples", low=1, high=100_000)
+        _whole(evaluate, "evaluate", "grid_rows", low=1, high=100)
         sigstore = config["sigstore"]
         check_signer_template(sigstore["cert_identity"])
         issuer = sigstore["cert_oidc_issuer"]

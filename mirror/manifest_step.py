@@ -14,18 +14,12 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_files_atomic
-from .contract import CROSS_CHECKED, MODEL_ID, licence_copy_name
+from .contract import CROSS_CHECKED, licence_copy_name
 from .errors import CheckpointError, ManifestError
 from .hashing import sha256_bytes
-from .license import SPDX_ID
-from .manifest import SCHEMA_ID, manifest_bytes
+from .manifest import manifest_bytes
+from .manifest_document import UpstreamFacts, manifest_document
 from .metadata import (
-    INPUT_NAME,
-    OPSET,
-    OUTPUT_NAME,
-    RESIZE_SIZES_REWRITE,
-    TRACE_HEIGHT,
-    TRACE_WIDTH,
     compare,
     read_metadata,
 )
@@ -178,48 +172,6 @@ def _input_records(settings: ExportSettings, inputs: Inputs) -> list[FileRecord]
     return records
 
 
-def _upstream_section(settings: ExportSettings, inputs: Inputs, checkpoint_path: str) -> dict[str, Any]:
-    audit = inputs.audit
-    return {
-        "repo": settings.pin.repo_url,
-        "commit": audit.commit,
-        "module_path": audit.module_path,
-        "module_sha256": audit.module_sha256,
-        "checkpoint_path": checkpoint_path,
-        "checkpoint_sha256": inputs.checkpoint_sha256,
-        "license_path": audit.license_path,
-        "license_sha256": audit.license_sha256,
-        "license_spdx": SPDX_ID,
-        "notice_present": audit.notice_path is not None,
-        "notice_sha256": audit.notice_sha256,
-        "pinned": not inputs.pin_problems,
-        "pin_problems": list(inputs.pin_problems),
-        "allow_unpinned": settings.allow_unpinned,
-        "pin": {
-            "source": settings.pin.source,
-            "commit": settings.pin.commit,
-            "module_sha256": settings.pin.module_sha256,
-            "license_sha256": settings.pin.license_sha256,
-            "checkpoint_sha256": settings.pin.checkpoint_sha256,
-        },
-    }
-
-
-def _export_section(found: dict[str, str]) -> dict[str, Any]:
-    return {
-        "opset": OPSET,
-        "height": TRACE_HEIGHT,
-        "width": TRACE_WIDTH,
-        "input_name": INPUT_NAME,
-        "output_name": OUTPUT_NAME,
-        "dynamic_axes": ["batch", "height", "width"],
-        "selected_upstream_output": found.get("selected_output", ""),
-        "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-        "graph_rewrites": [RESIZE_SIZES_REWRITE],
-        "metadata_written": found,
-    }
-
-
 def run_manifest(
     settings: ExportSettings, reporter: Reporter = SILENT, export: ExportResult | None = None
 ) -> ManifestResult:
@@ -243,16 +195,27 @@ def run_manifest(
     onnx_sha256 = sha256_bytes(model_bytes)
     onnx_record = FileRecord("onnx", "dist", settings.onnx_path.name, onnx_sha256, len(model_bytes))
     licence_copies = _licence_copies(settings, inputs.audit)
-    document = {
-        "schema": SCHEMA_ID,
-        "model_id": MODEL_ID,
-        "build_kind": inputs.build_kind,
-        "upstream": _upstream_section(settings, inputs, checkpoint.path),
-        "export": _export_section(found),
-        "outputs": {"onnx_path": onnx_record.path, "onnx_sha256": onnx_sha256, "onnx_size": onnx_record.size},
-        "validation": validation.as_dict(),
-        "toolchain": _toolchain(),
-        "run_provenance": run_provenance(
+    audit = inputs.audit
+    document = manifest_document(
+        build_kind=inputs.build_kind,
+        upstream=UpstreamFacts(
+            pin=settings.pin,
+            commit=audit.commit,
+            module_path=audit.module_path,
+            module_sha256=audit.module_sha256,
+            checkpoint_path=checkpoint.path,
+            checkpoint_sha256=inputs.checkpoint_sha256,
+            license_path=audit.license_path,
+            license_sha256=audit.license_sha256,
+            notice_sha256=audit.notice_sha256,
+            pin_problems=inputs.pin_problems,
+            allow_unpinned=settings.allow_unpinned,
+        ),
+        metadata=found,
+        onnx=onnx_record,
+        validation=validation.as_dict(),
+        toolchain=_toolchain(),
+        run_provenance=run_provenance(
             entrypoint=settings.entrypoint,
             argv=_argv(settings, checkpoint),
             args={
@@ -265,7 +228,7 @@ def run_manifest(
             inputs=input_records,
             outputs=[onnx_record, *(record for record, _ in licence_copies.values())],
         ),
-    }
+    )
     with timed_step(reporter, "write") as detail:
         data = manifest_bytes(settings.manifest_path, document)
         write_files_atomic({settings.manifest_path: data, **{p: copy for p, (_, copy) in licence_copies.items()}})

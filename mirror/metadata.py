@@ -29,12 +29,14 @@ RESIZE_SIZES_REWRITE = (
 
 # What upstream's data loader does before inference (RescaleT(320) + ToTensorLab(flag=0))
 # and what its test script does after, so consumers can reproduce it.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 PREPROCESSING = {
     "color_order": "RGB",
     "resize": [TRACE_HEIGHT, TRACE_WIDTH],
     "scale": "divide by the image's maximum value",
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
+    "mean": list(IMAGENET_MEAN),
+    "std": list(IMAGENET_STD),
     "layout": "NCHW",
     "dtype": "float32",
 }

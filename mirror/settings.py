@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -23,10 +23,6 @@ from .contract import MANIFEST_NAME, ONNX_NAME
 CHECKPOINT_IN_CHECKOUT = Path("saved_models/u2netp/u2netp.pth")
 MODULE_IN_CHECKOUT = Path("model/u2net.py")
 
-# Bounds on |onnxruntime - torch| over d0's [0, 1] range, per validation input: the largest
-# difference and the mean (defaults.yaml and the model card say why these numbers).
-DEFAULT_TOLERANCE = 1e-4
-DEFAULT_MEAN_TOLERANCE = 1e-6
 
 # (batch, height, width).  First the trace input's shape, the size upstream's preprocessing
 # resizes to: the export's tracing pass already gives torch's output for it, so only
@@ -96,8 +92,10 @@ class ExportSettings:
     # `invoke release` sets this: a build that is not "audited" stops at the audit, before any
     # work, unless allow_unpinned.
     require_audited: bool = False
-    tolerance: float = DEFAULT_TOLERANCE
-    mean_tolerance: float = DEFAULT_MEAN_TOLERANCE
+    # Bounds on |onnxruntime - torch| over d0's [0, 1] range, per validation input: the largest
+    # difference and the mean (defaults.yaml, the one place they are set, says why these numbers).
+    tolerance: float = field(default_factory=lambda: default_number("export", "tolerance"))
+    mean_tolerance: float = field(default_factory=lambda: default_number("export", "mean_tolerance"))
     seed: int = 0
     validation_shapes: tuple[tuple[int, int, int], ...] = DEFAULT_VALIDATION_SHAPES
     # How the run was invoked, for run_provenance (e.g. "invoke export").
@@ -183,6 +181,11 @@ def shipped_defaults() -> dict[str, Any]:
     """
     text = resources.files("mirror").joinpath("defaults.yaml").read_text(encoding="utf-8")
     return dict(load_yaml(text))
+
+
+def default_number(section: str, key: str) -> float:
+    """A number from the shipped defaults.yaml (``u2netp.<section>.<key>``): defaults live only there."""
+    return float(shipped_defaults()["u2netp"][section][key])
 
 
 def printable_path(path: Path) -> str:

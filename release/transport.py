@@ -32,6 +32,7 @@ import urllib3
 from mirror.errors import ConfigError, UsageError
 from mirror.jsonio import StrictJSONError, loads_strict
 from mirror.reporting import SILENT, Reporter
+from mirror.settings import default_number
 
 from .deadline import DeadlineAdapter, deadline
 from .errors import GitHubError
@@ -73,11 +74,14 @@ def check_repo(repo: str) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5
-    backoff: float = 1.0  # first wait; doubles each retry
-    max_wait: float = 60.0  # no single wait is longer, whatever the server asks
+    # Defaults: u2netp.github in defaults.yaml, the one place they are set.
+    attempts: int = field(default_factory=lambda: int(default_number("github", "attempts")))
+    # The first wait; it doubles each retry.
+    backoff: float = field(default_factory=lambda: default_number("github", "backoff_seconds"))
+    # No single wait is longer, whatever the server asks.
+    max_wait: float = field(default_factory=lambda: default_number("github", "max_wait_seconds"))
     # The deadline of one request: connect, headers and body (a download's grows with its size).
-    timeout: float = 60.0
+    timeout: float = field(default_factory=lambda: default_number("github", "timeout_seconds"))
 
     @classmethod
     def from_config(cls, github: Mapping[str, Any], timeout: float | None = None) -> RetryPolicy:

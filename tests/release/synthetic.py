@@ -1,22 +1,22 @@
 """A release made without torch: what the operator's tests verify on the base install.
 
 The ONNX here is a protobuf ModelProto holding only the embedded metadata (verify reads that,
-and hashes the bytes; it never runs the model), and the manifest is filled in by hand the way
-the manifest step would for such a file.  Everything is signed for real by the caller.
+and hashes the bytes; it never runs the model), and the manifest is the manifest step's own
+layout (``mirror.manifest_document``) filled with made-up values.  Everything is signed for real by the caller.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from mirror import __version__
-from mirror.contract import MANIFEST_NAME, MODEL_ID, ONNX_NAME, licence_copy_name
+from mirror.contract import MANIFEST_NAME, ONNX_NAME, licence_copy_name
 from mirror.fixture import fixture_text
 from mirror.jsonio import canonical_json
-from mirror.manifest import SCHEMA_ID
-from mirror.metadata import INPUT_NAME, OPSET, OUTPUT_NAME, TRACE_HEIGHT, TRACE_WIDTH, build_metadata
+from mirror.manifest_document import UpstreamFacts, manifest_document
+from mirror.metadata import build_metadata
+from mirror.provenance import FileRecord
 from mirror.settings import UpstreamPin
 
 LICENCE = fixture_text("apache-2.0.txt").encode("utf-8")
@@ -50,10 +50,6 @@ def model_bytes(metadata: dict[str, str]) -> bytes:
     return proto
 
 
-def _record(role: str, root: str, path: str, data_sha256: str, size: int) -> dict[str, Any]:
-    return {"role": role, "root": root, "path": path, "sha256": data_sha256, "size": size}
-
-
 def write_release(
     dist: Path, pins: UpstreamPin = PINS, build_kind: str = "audited", version: str = __version__
 ) -> None:
@@ -80,46 +76,25 @@ def write_release(
     (dist / ONNX_NAME).write_bytes(onnx)
     (dist / licence_copy_name("LICENSE")).write_bytes(LICENCE)
     shapes = [[1, 320, 320], [1, 45, 77], [2, 64, 48]]
-    document = {
-        "schema": SCHEMA_ID,
-        "model_id": MODEL_ID,
-        "build_kind": build_kind,
-        "upstream": {
-            "repo": pins.repo_url,
-            "commit": pins.commit,
-            "module_path": "model/u2net.py",
-            "module_sha256": pins.module_sha256,
-            "checkpoint_path": "saved_models/u2netp/u2netp.pth",
-            "checkpoint_sha256": pins.checkpoint_sha256,
-            "license_path": "LICENSE",
-            "license_sha256": pins.license_sha256,
-            "license_spdx": "Apache-2.0",
-            "notice_present": False,
-            "notice_sha256": None,
-            "pinned": True,
-            "allow_unpinned": False,
-            "pin": {
-                "source": "config",
-                "commit": pins.commit,
-                "module_sha256": pins.module_sha256,
-                "license_sha256": pins.license_sha256,
-                "checkpoint_sha256": pins.checkpoint_sha256,
-            },
-        },
-        "export": {
-            "opset": OPSET,
-            "height": TRACE_HEIGHT,
-            "width": TRACE_WIDTH,
-            "input_name": INPUT_NAME,
-            "output_name": OUTPUT_NAME,
-            "dynamic_axes": ["batch", "height", "width"],
-            "selected_upstream_output": "d0",
-            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-            "graph_rewrites": ["mirror.resize_sizes: a synthetic manifest's rewrite"],
-            "metadata_written": metadata,
-        },
-        "outputs": {"onnx_path": ONNX_NAME, "onnx_sha256": onnx_sha256, "onnx_size": len(onnx)},
-        "validation": {
+    onnx_record = FileRecord("onnx", "dist", ONNX_NAME, onnx_sha256, len(onnx))
+    licence = FileRecord("license", "dist", licence_copy_name("LICENSE"), pins.license_sha256, len(LICENCE))
+    # The layout is the manifest step's own (mirror.manifest_document); only the values are made up here.
+    document = manifest_document(
+        build_kind=build_kind,
+        upstream=UpstreamFacts(
+            pin=pins,
+            commit=pins.commit,
+            module_path="model/u2net.py",
+            module_sha256=pins.module_sha256,
+            checkpoint_path="saved_models/u2netp/u2netp.pth",
+            checkpoint_sha256=pins.checkpoint_sha256 or "7" * 64,
+            license_path="LICENSE",
+            license_sha256=pins.license_sha256,
+        ),
+        metadata=metadata,
+        onnx=onnx_record,
+        graph_rewrites=["mirror.resize_sizes: a synthetic manifest's rewrite"],
+        validation={
             "onnx_checker": "onnx.checker.check_model(full_check=True)",
             "runtime": "onnxruntime 1.32.0 CPUExecutionProvider",
             "reference": "torch eager d0",
@@ -133,7 +108,7 @@ def write_release(
             "mean_abs_diff": 1e-8,
             "passed": True,
         },
-        "toolchain": {
+        toolchain={
             "python": "3.11.7",
             "torch": metadata["torch_version"],
             "onnx": metadata["onnx_version"],
@@ -141,7 +116,7 @@ def write_release(
             "numpy": "2.4.6",
             "u2netp_mirror": version,
         },
-        "run_provenance": {
+        run_provenance={
             "schema": "ai-run-provenance-v1",
             "entrypoint": "invoke manifest",
             "argv": ["invoke", "manifest"],
@@ -153,14 +128,13 @@ def write_release(
                 "validation_shapes": shapes,
             },
             "inputs": [
-                _record("upstream_module", "upstream", "model/u2net.py", pins.module_sha256, 1),
-                _record("license", "upstream", "LICENSE", pins.license_sha256, len(LICENCE)),
-                _record("checkpoint", "upstream", "saved_models/u2netp/u2netp.pth", pins.checkpoint_sha256, 1),
+                FileRecord("upstream_module", "upstream", "model/u2net.py", pins.module_sha256, 1).as_dict(),
+                FileRecord("license", "upstream", "LICENSE", pins.license_sha256, len(LICENCE)).as_dict(),
+                FileRecord(
+                    "checkpoint", "upstream", "saved_models/u2netp/u2netp.pth", pins.checkpoint_sha256 or "7" * 64, 1
+                ).as_dict(),
             ],
-            "outputs": [
-                _record("onnx", "dist", ONNX_NAME, onnx_sha256, len(onnx)),
-                _record("license", "dist", licence_copy_name("LICENSE"), pins.license_sha256, len(LICENCE)),
-            ],
+            "outputs": [onnx_record.as_dict(), licence.as_dict()],
         },
-    }
+    )
     (dist / MANIFEST_NAME).write_bytes(canonical_json(document))
