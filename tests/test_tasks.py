@@ -7,7 +7,18 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT, files_in, fixture_pin_env, run_cli
+from tests.helpers import (
+    LICENCE,
+    MANIFEST,
+    MANIFEST_BUNDLE,
+    ONNX,
+    ONNX_BUNDLE,
+    PROVENANCE,
+    ROOT,
+    files_in,
+    fixture_pin_env,
+    run_cli,
+)
 
 
 def test_list_shows_every_task_without_importing_torch():
@@ -56,11 +67,11 @@ def test_export_then_manifest_from_the_command_line(checkout, tmp_path):
     args = ("--upstream", str(checkout.root), "--dist", "out")
     exported = run_cli("export", *args, cwd=tmp_path, env=env)
     assert exported.returncode == 0, exported.stderr
-    assert "export: out/u2netp_mirror_v1.onnx sha256 " in exported.stdout
+    assert f"export: out/{ONNX} sha256 " in exported.stdout
     assert "validate: onnx.checker ok" in exported.stdout
     written = run_cli("manifest", *args, cwd=tmp_path, env=env)
     assert written.returncode == 0, written.stderr
-    document = json.loads((tmp_path / "out/u2netp_mirror_v1.manifest.json").read_text())
+    document = json.loads((tmp_path / f"out/{MANIFEST}").read_text())
     assert document["upstream"]["pin"]["source"] == "config"
     assert document["run_provenance"]["entrypoint"] == "invoke manifest"
 
@@ -102,12 +113,12 @@ def test_demo_runs_the_whole_release_offline(tmp_path):
     result = run_cli("demo", "--dist", str(tmp_path / "demo"), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     release = [
-        "u2netp_mirror_v1.LICENSE",
-        "u2netp_mirror_v1.manifest.json",
-        "u2netp_mirror_v1.manifest.json.sigstore.json",
-        "u2netp_mirror_v1.onnx",
-        "u2netp_mirror_v1.onnx.sigstore.json",
-        "u2netp_mirror_v1.provenance.sigstore.json",
+        LICENCE,
+        MANIFEST,
+        MANIFEST_BUNDLE,
+        ONNX,
+        ONNX_BUNDLE,
+        PROVENANCE,
     ]
     assert files_in(tmp_path / "demo") == ["release", *(f"release/{n}" for n in release), "verified"] + [
         f"verified/{n}" for n in release
@@ -120,7 +131,7 @@ def test_demo_runs_the_whole_release_offline(tmp_path):
     assert "published release u2netp-mirror-demo" in result.stdout
     assert "WARN  audited pins" in result.stdout and "passed, WITH WARNINGS" in result.stdout
     assert "demo: done, servers stopped" in result.stdout and "invoke fetch-upstream" in result.stdout
-    document = json.loads((tmp_path / "demo/release/u2netp_mirror_v1.manifest.json").read_text())
+    document = json.loads((tmp_path / f"demo/release/{MANIFEST}").read_text())
     assert document["build_kind"] == "demo" and document["upstream"]["pin"]["source"] == "demo-fixture"
     assert document["run_provenance"]["entrypoint"] == "invoke demo"
     assert result.stderr == ""  # no warning of upstream's or a server's in the middle of it

@@ -10,6 +10,8 @@ import pytest
 from onnx import TensorProto, helper
 from PIL import Image, ImageDraw
 
+from tests.helpers import ONNX
+
 
 def scene(seed: int, height: int = 96, width: int = 128) -> tuple[Image.Image, Image.Image]:
     """A red ellipse (the salient object) on green-grey noise, and its mask."""
@@ -100,4 +102,4 @@ def rembg_shaped(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def random_candidate(exported_dist) -> Path:
     """Our export of the fixture: U2NETP's interface with random weights."""
-    return exported_dist / "u2netp_mirror_v1.onnx"
+    return exported_dist / ONNX

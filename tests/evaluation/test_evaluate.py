@@ -16,7 +16,7 @@ from evaluation.models import Preprocessing
 from evaluation.report import schema_problems
 from evaluation.run import EvaluationSettings, evaluate
 from mirror.reporting import Lines
-from tests.helpers import files_in, run_cli
+from tests.helpers import MODEL_ID, files_in, run_cli
 
 SCORED = ["alpha.png", "grey.png", *(f"scene{i}.{'jpg' if i % 2 else 'png'}" for i in range(8))]
 
@@ -137,7 +137,7 @@ def test_the_report_is_deterministic_and_holds_no_absolute_path(
     assert json.loads(text) == again
     latency = result["latency_ms"]
     assert latency["candidate"] > 0 and latency["baseline"] > 0 and latency["samples"] == 3
-    assert result["inputs"]["candidate"]["model_id"] == "u2netp_mirror_v1"
+    assert result["inputs"]["candidate"]["model_id"] == MODEL_ID
     assert result["inputs"]["candidate"]["preprocessing"]["source"] == "the model's metadata"
     assert result["inputs"]["baseline"]["preprocessing"]["source"].startswith("upstream U-2-Net")
     outputs = files_in(tmp_path / "out")

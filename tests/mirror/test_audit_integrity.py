@@ -19,7 +19,7 @@ from mirror.pipeline import run_export
 from mirror.reporting import Lines
 from mirror.settings import shipped_defaults
 from mirror.upstream import audit_checkout
-from tests.helpers import audited_pins, files_in, settings_for
+from tests.helpers import LICENCE, ONNX, audited_pins, files_in, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def test_a_checkpoint_swapped_after_hashing_is_not_what_gets_exported(checkout, 
     result = run_export(settings, report)
     assert (checkout.checkpoint.read_bytes() != b"") and other.exists() is False  # the swap happened
     # The weights in the ONNX are the hashed file's: byte-identical to the pristine export.
-    assert settings.onnx_path.read_bytes() == (exported_dist / "u2netp_mirror_v1.onnx").read_bytes()
+    assert settings.onnx_path.read_bytes() == (exported_dist / ONNX).read_bytes()
     assert result.inputs.checkpoint_sha256 == settings.pin.checkpoint_sha256
 
 
@@ -116,7 +116,7 @@ def test_a_module_swapped_after_hashing_is_not_what_runs(checkout, exported_dist
 
     run_export(settings, _swap_after("audit upstream", swap))
     assert module.read_text() == doctored  # the swap happened
-    assert settings.onnx_path.read_bytes() == (exported_dist / "u2netp_mirror_v1.onnx").read_bytes()
+    assert settings.onnx_path.read_bytes() == (exported_dist / ONNX).read_bytes()
 
 
 def test_a_licence_swapped_after_hashing_is_not_what_ships(checkout, tmp_path):
@@ -128,7 +128,7 @@ def test_a_licence_swapped_after_hashing_is_not_what_ships(checkout, tmp_path):
         _swap_after("audit upstream", lambda: licence.write_bytes(original + b"\n\nAlso: anything goes.\n")),
     )
     run_manifest(settings, export=exported)
-    assert (settings.dist / "u2netp_mirror_v1.LICENSE").read_bytes() == original
+    assert (settings.dist / LICENCE).read_bytes() == original
 
 
 # -- 4. the audit runs nothing the checkout configures ----------------------------------------

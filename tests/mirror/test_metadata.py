@@ -3,6 +3,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from mirror.metadata import read_metadata
+from tests.helpers import MODEL_ID, ONNX
 
 
 def model_bytes(props: dict[str, str]) -> bytes:
@@ -22,7 +23,7 @@ def model_bytes(props: dict[str, str]) -> bytes:
 
 @pytest.mark.parametrize(
     "props",
-    [{}, {"model_id": "u2netp_mirror_v1"}, {"a": "", "é": "ünïcode", "json": '{"x":[1,2]}', "long": "v" * 5000}],
+    [{}, {"model_id": MODEL_ID}, {"a": "", "é": "ünïcode", "json": '{"x":[1,2]}', "long": "v" * 5000}],
 )
 def test_reader_agrees_with_onnx(props, tmp_path):
     data = model_bytes(props)
@@ -34,7 +35,7 @@ def test_reader_agrees_with_onnx(props, tmp_path):
 
 
 def test_reader_on_an_exported_model(exported_dist):
-    path = exported_dist / "u2netp_mirror_v1.onnx"
+    path = exported_dist / ONNX
     assert read_metadata(path) == {p.key: p.value for p in onnx.load(path).metadata_props}
 
 
@@ -63,7 +64,7 @@ def test_oversized_metadata_is_refused_quickly():
 
 
 def test_a_key_given_twice_is_refused():
-    data = model_bytes({"model_id": "u2netp_mirror_v1"})
+    data = model_bytes({"model_id": MODEL_ID})
     model = onnx.load_model_from_string(data)
     model.metadata_props.add(key="model_id", value="something_else")
     with pytest.raises(ValueError, match="appears twice"):

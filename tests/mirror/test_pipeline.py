@@ -20,7 +20,18 @@ from mirror.manifest_step import run_manifest
 from mirror.model import SaliencyHead, build_u2netp, load_checkpoint
 from mirror.pipeline import run_export
 from mirror.reporting import Lines
-from tests.helpers import audited_pins, files_in, settings_for
+from tests.helpers import (
+    LICENCE,
+    MANIFEST,
+    MANIFEST_BUNDLE,
+    MODEL_ID,
+    NOTICE,
+    ONNX,
+    ONNX_BUNDLE,
+    audited_pins,
+    files_in,
+    settings_for,
+)
 
 
 def export_and_manifest(settings):
@@ -32,7 +43,7 @@ def test_export_writes_a_valid_dynamic_onnx(checkout, tmp_path):
     settings = settings_for(checkout, tmp_path / "dist")
     result = run_export(settings)
 
-    assert files_in(settings.dist) == ["u2netp_mirror_v1.onnx"]
+    assert files_in(settings.dist) == [ONNX]
     model = onnx.load(settings.onnx_path)
     onnx.checker.check_model(model, full_check=True)
     assert [op.version for op in model.opset_import if op.domain in ("", "ai.onnx")] == [17]
@@ -46,7 +57,7 @@ def test_export_writes_a_valid_dynamic_onnx(checkout, tmp_path):
 
     metadata = {prop.key: prop.value for prop in model.metadata_props}
     assert metadata == result.metadata
-    assert metadata["model_id"] == "u2netp_mirror_v1"
+    assert metadata["model_id"] == MODEL_ID
     assert metadata["upstream_repo"] == "https://github.com/xuebinqin/U-2-Net"
     assert metadata["upstream_commit"] == checkout.pin.commit
     assert metadata["upstream_module_sha256"] == checkout.pin.module_sha256
@@ -115,8 +126,8 @@ def test_relocation_gives_byte_identical_onnx_and_manifest(checkout, tmp_path, m
     )
     export_and_manifest(second)
 
-    assert first.onnx_path.read_bytes() == (tmp_path / "b/dist/u2netp_mirror_v1.onnx").read_bytes()
-    assert first.manifest_path.read_bytes() == (tmp_path / "b/dist/u2netp_mirror_v1.manifest.json").read_bytes()
+    assert first.onnx_path.read_bytes() == (tmp_path / f"b/dist/{ONNX}").read_bytes()
+    assert first.manifest_path.read_bytes() == (tmp_path / f"b/dist/{MANIFEST}").read_bytes()
 
 
 def test_standalone_manifest_equals_chained_manifest(checkout, tmp_path):
@@ -141,7 +152,7 @@ def test_manifest_content(checkout, tmp_path):
     assert upstream["pin"]["source"] == "config"
     assert document["build_kind"] == "audited" and exported.metadata["build_kind"] == "audited"
     assert document["outputs"] == {
-        "onnx_path": "u2netp_mirror_v1.onnx",
+        "onnx_path": ONNX,
         "onnx_sha256": exported.onnx_sha256,
         "onnx_size": exported.onnx_size,
     }
@@ -158,11 +169,11 @@ def test_manifest_content(checkout, tmp_path):
         ("checkpoint", "upstream", "saved_models/u2netp/u2netp.pth"),
     }
     assert [(r["role"], r["path"]) for r in provenance["outputs"]] == [
-        ("onnx", "u2netp_mirror_v1.onnx"),
-        ("license", "u2netp_mirror_v1.LICENSE"),
+        ("onnx", ONNX),
+        ("license", LICENCE),
     ]
     assert provenance["outputs"][0]["sha256"] == exported.onnx_sha256
-    licence_copy = settings.dist / "u2netp_mirror_v1.LICENSE"
+    licence_copy = settings.dist / LICENCE
     assert licence_copy.read_bytes() == (checkout.root / "LICENSE").read_bytes()
     assert provenance["outputs"][1]["sha256"] == upstream["license_sha256"]
     assert "source_date" not in provenance
@@ -182,7 +193,7 @@ def test_notice_is_shipped_beside_the_model(checkout, tmp_path):
     export_and_manifest(settings)
     document = json.loads(settings.manifest_path.read_text())
     assert document["upstream"]["notice_present"] is True
-    assert (settings.dist / "u2netp_mirror_v1.NOTICE").read_text().startswith("U-2-Net")
+    assert (settings.dist / NOTICE).read_text().startswith("U-2-Net")
     assert "notice" in {r["role"] for r in document["run_provenance"]["outputs"]}
 
 
@@ -226,7 +237,7 @@ def test_manifest_refuses_an_onnx_from_another_commit(checkout, tmp_path):
     git(checkout.root, "commit", "-q", "-am", "next")
     with pytest.raises(ManifestError, match="upstream_commit"):
         run_manifest(replace(settings, allow_unpinned=True))
-    assert files_in(settings.dist) == ["u2netp_mirror_v1.onnx"]
+    assert files_in(settings.dist) == [ONNX]
 
 
 def test_manifest_without_onnx_says_to_export(checkout, tmp_path):
@@ -363,7 +374,7 @@ def test_failed_validation_leaves_dist_as_it_was(checkout, tmp_path):
     write_checkpoint(checkout.root, checkout.checkpoint, seed=3)
     with pytest.raises(ValidationError, match=r"differs from torch by .* > tolerance 1e-12"):
         run_export(settings_for(checkout, settings.dist, tolerance=1e-12))
-    assert files_in(settings.dist) == ["u2netp_mirror_v1.onnx"]
+    assert files_in(settings.dist) == [ONNX]
     assert settings.onnx_path.read_bytes() == before
 
 
@@ -380,7 +391,7 @@ def test_release_requires_an_audited_checkpoint_pin(checkout, tmp_path):
 def test_reexport_removes_what_described_the_old_onnx(checkout, tmp_path):
     settings = settings_for(checkout, tmp_path / "dist")
     export_and_manifest(settings)
-    for name in ("u2netp_mirror_v1.onnx.sigstore.json", "u2netp_mirror_v1.manifest.json.sigstore.json"):
+    for name in (ONNX_BUNDLE, MANIFEST_BUNDLE):
         (settings.dist / name).write_text("{}")  # stand-ins for the bundles sign would have written
     lines: list[str] = []
     run_export(settings, Lines(lines.append))  # the same inputs: the same bytes, nothing is stale
@@ -391,6 +402,6 @@ def test_reexport_removes_what_described_the_old_onnx(checkout, tmp_path):
     write_checkpoint(checkout.root, other, seed=9)
     lines.clear()
     run_export(settings_for(checkout, settings.dist, checkpoint=other), reporter=Lines(lines.append))
-    assert files_in(settings.dist) == ["u2netp_mirror_v1.LICENSE", "u2netp_mirror_v1.onnx"]
+    assert files_in(settings.dist) == [LICENCE, ONNX]
     (line,) = [line for line in lines if "removed" in line]
-    assert "u2netp_mirror_v1.manifest.json" in line and "run `invoke manifest`, then `invoke sign`" in line
+    assert MANIFEST in line and "run `invoke manifest`, then `invoke sign`" in line

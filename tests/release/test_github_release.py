@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -20,6 +21,12 @@ from release.target import ReleaseTarget
 from tests.conftest import GITHUB_TOKEN
 from tests.helpers import (
     GITHUB_ISSUER,
+    LICENCE,
+    MANIFEST,
+    MANIFEST_BUNDLE,
+    ONNX,
+    ONNX_BUNDLE,
+    PROVENANCE,
     RELEASE_IDENTITY,
     files_in,
     fixture_pin_env,
@@ -31,12 +38,12 @@ from tests.helpers import (
 REPO, TAG = "example/u2netp-mirror", "u2netp-mirror-v1.0.0"
 EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
 ASSETS = {
-    "u2netp_mirror_v1.manifest.json",
-    "u2netp_mirror_v1.manifest.json.sigstore.json",
-    "u2netp_mirror_v1.onnx.sigstore.json",
-    "u2netp_mirror_v1.provenance.sigstore.json",
-    "u2netp_mirror_v1.LICENSE",
-    "u2netp_mirror_v1.onnx",
+    MANIFEST,
+    MANIFEST_BUNDLE,
+    ONNX_BUNDLE,
+    PROVENANCE,
+    LICENCE,
+    ONNX,
 }
 FAST = RetryPolicy(attempts=5, backoff=0.01, max_wait=2.0, timeout=30.0)
 
@@ -72,7 +79,7 @@ def audited_pins_of(dist):
     """The pins a dist's manifest was exported against: what a verifier configured with them holds it to."""
     from mirror.settings import UpstreamPin
 
-    upstream = json.loads((dist / "u2netp_mirror_v1.manifest.json").read_text())["upstream"]
+    upstream = json.loads((dist / MANIFEST).read_text())["upstream"]
     return UpstreamPin.from_config({**upstream["pin"], "repo_url": upstream["repo"]})
 
 
@@ -94,7 +101,7 @@ def test_first_release_uploads_everything_and_publishes(github, signed, instance
     release = assert_release_matches(github, signed)
     assert result.created and result.published
     assert {item.action for item in result.plan} == {"upload"}
-    manifest = json.loads((signed / "u2netp_mirror_v1.manifest.json").read_text())
+    manifest = json.loads((signed / MANIFEST).read_text())
     assert manifest["upstream"]["commit"] in release.body
     assert f"u2netp-mirror verify --repo {REPO} --tag {TAG}" in release.body
     assert "Apache" in release.body and manifest["outputs"]["onnx_sha256"] in release.body
@@ -102,8 +109,8 @@ def test_first_release_uploads_everything_and_publishes(github, signed, instance
     # Published only after every upload: the PATCH publishing it is the last mutation.
     assert github.mutating_requests()[-1][0] == "PATCH"
     content_types = {a.name: a.content_type for a in release.assets.values()}
-    assert content_types["u2netp_mirror_v1.onnx"] == "application/octet-stream"
-    assert content_types["u2netp_mirror_v1.manifest.json"] == "application/json"
+    assert content_types[ONNX] == "application/octet-stream"
+    assert content_types[MANIFEST] == "application/json"
 
 
 def test_rerun_changes_nothing(github, signed, instance):
@@ -178,7 +185,7 @@ def test_conflict_refuses_and_leaves_the_remote_unchanged(github, signed, instan
     mutations = len(github.mutating_requests())
     with pytest.raises(AttachConflict, match=r"nothing was changed.*--replace") as caught:
         attach(github, other, instance)
-    assert "u2netp_mirror_v1.onnx" in str(caught.value)
+    assert ONNX in str(caught.value)
     assert len(github.mutating_requests()) == mutations
     assert_release_matches(github, signed)
 
@@ -349,7 +356,7 @@ def test_immutable_published_release_is_explained(github, signed, instance, tmp_
 
 
 def test_unsigned_or_tampered_dist_is_refused_before_any_request(github, signed, instance):
-    (signed / "u2netp_mirror_v1.onnx.sigstore.json").unlink()
+    (signed / ONNX_BUNDLE).unlink()
     with pytest.raises(MirrorError, match="missing"):
         attach(github, signed, instance)
     assert github.requests == []
@@ -357,7 +364,7 @@ def test_unsigned_or_tampered_dist_is_refused_before_any_request(github, signed,
 
 def test_onnx_tracked_by_git_is_refused(github, signed, instance):
     subprocess.run(["git", "init", "-q", str(signed)], check=True)
-    subprocess.run(["git", "-C", str(signed), "add", "-f", "u2netp_mirror_v1.onnx"], check=True)
+    subprocess.run(["git", "-C", str(signed), "add", "-f", ONNX], check=True)
     with pytest.raises(MirrorError, match="tracked by git"):
         attach(github, signed, instance)
     assert github.requests == []
@@ -373,7 +380,7 @@ def test_download_then_verify_passes_and_catches_a_tampered_remote(github, signe
     assert any(path.startswith("/download/") for _, path in github.requests)  # followed the redirect
 
     (release,) = github.releases.values()
-    onnx = next(a for a in release.assets.values() if a.name == "u2netp_mirror_v1.onnx")
+    onnx = next(a for a in release.assets.values() if a.name == ONNX)
     data = bytearray(onnx.path.read_bytes())
     data[100] ^= 0xFF
     onnx.path.write_bytes(bytes(data))
@@ -385,7 +392,7 @@ def test_download_then_verify_passes_and_catches_a_tampered_remote(github, signe
     onnx.digest = f"sha256:{hashlib.sha256(bytes(data)).hexdigest()}"
     tampered = tmp_path / "tampered"
     download_release(target(github, token=None), tampered, anonymous)
-    with pytest.raises(VerificationFailed, match=r"u2netp_mirror_v1\.onnx signature"):
+    with pytest.raises(VerificationFailed, match=re.escape(f"{ONNX} signature")):
         verify_release(tampered, EXPECTED, instance, audited_pins_of(fetched))
 
 
@@ -413,7 +420,7 @@ def test_command_line_attach_download_and_verify_never_show_the_token(github, si
         env_override=env,
     )
     assert attached.returncode == 0, attached.stderr
-    assert "published" in attached.stdout and "upload u2netp_mirror_v1.onnx:" in attached.stdout
+    assert "published" in attached.stdout and f"upload {ONNX}:" in attached.stdout
     dry = run_cli(
         "--dry",
         "attach",
@@ -442,7 +449,7 @@ def test_command_line_attach_download_and_verify_never_show_the_token(github, si
         env_override={k: v for k, v in env.items() if k != "GITHUB_TOKEN"},
     )
     assert verified.returncode == 0, verified.stderr
-    assert "download u2netp_mirror_v1.onnx:" in verified.stdout and "all checks passed" in verified.stdout
+    assert f"download {ONNX}:" in verified.stdout and "all checks passed" in verified.stdout
     for result in (attached, dry, verified):
         assert GITHUB_TOKEN not in result.stdout + result.stderr
     for path in list(signed.rglob("*")) + list(fetched.rglob("*")):
@@ -559,7 +566,7 @@ def test_invoke_release_end_to_end_stops_at_a_failure_and_a_rerun_converges(
     released = run_cli(*args, cwd=tmp_path, env_override=env)
     assert released.returncode == 0, released.stderr
     assert "release: https://github.invalid/" in released.stdout and "(published)" in released.stdout
-    assert "u2netp_mirror_v1.onnx.sigstore.json: kept (already signed)" in released.stdout
+    assert f"{ONNX_BUNDLE}: kept (already signed)" in released.stdout
     assert {p.name: p.read_bytes() for p in dist.iterdir()} == kept  # deterministic re-export
     assert_release_matches(github, dist)
 

@@ -23,6 +23,7 @@ from release.target import ReleaseTarget
 from tests.conftest import GITHUB_TOKEN
 from tests.helpers import (
     GITHUB_ISSUER,
+    ONNX,
     RELEASE_IDENTITY,
     ROOT,
     files_in,
@@ -98,10 +99,10 @@ def test_verify_of_local_files(published, trust_config, tmp_path):
     args = ["verify", "--dist", str(published), "--trust-config", str(trust_config)]
     args += ["--cert-identity", RELEASE_IDENTITY, "--pins", str(pins_file(PINS, tmp_path))]
     assert console(*args, cwd=tmp_path).returncode == 0
-    (published / "u2netp_mirror_v1.onnx").write_bytes(b"\x08\x09")
+    (published / ONNX).write_bytes(b"\x08\x09")
     failed = console(*args, cwd=tmp_path)
     assert failed.returncode == 1
-    assert failed.stderr.startswith("error: u2netp_mirror_v1.onnx signature:") and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith(f"error: {ONNX} signature:") and "Traceback" not in failed.stderr
 
 
 def test_help_and_version_in_the_manner_of_sigstore_and_gh(tmp_path):

@@ -22,6 +22,11 @@ from release.signing import sign_release
 from tests.helpers import (
     FOR_RELEASE,
     GITHUB_ISSUER,
+    LICENCE,
+    MANIFEST,
+    MODEL_ID,
+    ONNX,
+    PROVENANCE,
     RELEASE_IDENTITY,
     fixture_pin_env,
     run_cli,
@@ -29,8 +34,6 @@ from tests.helpers import (
     without_ambient_credentials,
 )
 
-ONNX, MANIFEST, LICENCE = "u2netp_mirror_v1.onnx", "u2netp_mirror_v1.manifest.json", "u2netp_mirror_v1.LICENSE"
-PROVENANCE = "u2netp_mirror_v1.provenance.sigstore.json"
 MALLORY = "https://github.com/mallory/fork/.github/workflows/release.yml@refs/tags/u2netp-mirror-v1.0.0"
 ACTIONS = {
     "GITHUB_ACTIONS": "true",
@@ -147,7 +150,7 @@ def _statement(dist: Path, **changes) -> dsse.Statement:
     ("tamper", "check", "message"),
     [
         ("subject changed, re-signed by another identity", "provenance", "does not verify"),
-        ("statement over other files", "provenance", "the statement gives u2netp_mirror_v1.onnx sha256 00000000"),
+        ("statement over other files", "provenance", f"the statement gives {ONNX} sha256 00000000"),
         ("statement naming one more file", "provenance", "names files the release does not carry"),
         ("provenance missing", "files present", "--no-provenance only for releases made before"),
         ("same statement, another identity", "provenance", "does not verify"),
@@ -163,7 +166,7 @@ def test_tampered_provenance_fails_verification(signed, instance, sigstore_stack
             signed, instance, sigstore_stack, RELEASE_IDENTITY, _statement(signed, subjects={ONNX: "0" * 64})
         )
     elif tamper == "statement naming one more file":
-        extra = _statement(signed, subjects={"u2netp_mirror_v1.extra": "1" * 64})
+        extra = _statement(signed, subjects={f"{MODEL_ID}.extra": "1" * 64})
         _sign_statement(signed, instance, sigstore_stack, RELEASE_IDENTITY, extra)
     elif tamper == "provenance missing":
         (signed / PROVENANCE).unlink()

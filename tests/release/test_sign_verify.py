@@ -17,6 +17,10 @@ from release.signing import sign_release
 from tests.helpers import (
     FOR_RELEASE,
     GITHUB_ISSUER,
+    LICENCE,
+    MANIFEST,
+    ONNX,
+    PROVENANCE,
     RELEASE_IDENTITY,
     fixture_pin_env,
     pins_file,
@@ -25,11 +29,7 @@ from tests.helpers import (
     without_ambient_credentials,
 )
 
-ONNX = "u2netp_mirror_v1.onnx"
-MANIFEST = "u2netp_mirror_v1.manifest.json"
-PROVENANCE = "u2netp_mirror_v1.provenance.sigstore.json"
 BUNDLES = (f"{ONNX}.sigstore.json", f"{MANIFEST}.sigstore.json", PROVENANCE)
-LICENCE = "u2netp_mirror_v1.LICENSE"
 EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
 
 

@@ -29,6 +29,11 @@ from tests.conftest import GITHUB_TOKEN
 from tests.helpers import (
     FOR_RELEASE,
     GITHUB_ISSUER,
+    LICENCE,
+    MANIFEST,
+    MANIFEST_BUNDLE,
+    ONNX,
+    ONNX_BUNDLE,
     RELEASE_IDENTITY,
     fixture_pin_env,
     run_cli,
@@ -195,7 +200,7 @@ def test_a_garbage_content_length_is_not_trusted_either_way(github, published, t
     github.download_mode = "bad_length"
     result = verify_download(workspace, github, trust_config, pristine)
     assert result.returncode == 0, result.stderr
-    assert (workspace.dist / "u2netp_mirror_v1.onnx").read_bytes() == (published / "u2netp_mirror_v1.onnx").read_bytes()
+    assert (workspace.dist / ONNX).read_bytes() == (published / ONNX).read_bytes()
 
 
 def test_a_trickling_server_is_abandoned_at_the_deadline(github, published, trust_config, pristine, workspace):
@@ -222,13 +227,13 @@ def test_a_failed_check_leaves_dist_as_it_was(github, published, trust_config, p
     assert first.returncode == 0
     before = tree(workspace.dist)
     (release,) = github.releases.values()
-    manifest = next(a for a in release.assets.values() if a.name == "u2netp_mirror_v1.manifest.json.sigstore.json")
-    other = next(a for a in release.assets.values() if a.name == "u2netp_mirror_v1.onnx.sigstore.json")
+    manifest = next(a for a in release.assets.values() if a.name == MANIFEST_BUNDLE)
+    other = next(a for a in release.assets.values() if a.name == ONNX_BUNDLE)
     shutil.copyfile(other.path, manifest.path)  # the wrong bundle, with an honest digest
     manifest.size = other.size
     manifest.digest = other.digest
     result = verify_download(workspace, github, trust_config, pristine)
-    assert_one_line_failure(result, "u2netp_mirror_v1.manifest.json signature")
+    assert_one_line_failure(result, f"{MANIFEST} signature")
     assert tree(workspace.dist) == before
 
 
@@ -280,7 +285,7 @@ def test_no_network_for_the_trust_root_is_explained(signed, pristine, workspace,
     # Offline, sigstore-python falls back on the trust root it ships; the loopback stack's
     # bundles do not verify against production's root, and that is said in one line too.
     offline = run_cli(*common, "--offline", cwd=workspace.root, env_override=env)
-    assert_one_line_failure(offline, "u2netp_mirror_v1.onnx signature", "does not verify")
+    assert_one_line_failure(offline, f"{ONNX} signature", "does not verify")
 
 
 # -- attaching --------------------------------------------------------------------------------
@@ -527,12 +532,12 @@ def test_a_failed_manifest_leaves_no_licence_copy(checkout, workspace):
     common = ("--upstream", str(checkout.root), "--dist", str(workspace.dist))
     assert run_cli("export", *common, cwd=workspace.root, env=env).returncode == 0
     # A directory where the manifest goes: writing it fails after the licence copy is ready.
-    (workspace.dist / "u2netp_mirror_v1.manifest.json").mkdir()
+    (workspace.dist / MANIFEST).mkdir()
     before = tree(workspace.dist)
     result = run_cli("manifest", *common, cwd=workspace.root, env=env)
-    assert_one_line_failure(result, "u2netp_mirror_v1.manifest.json: cannot write it")
+    assert_one_line_failure(result, f"{MANIFEST}: cannot write it")
     assert tree(workspace.dist) == before
-    assert not (workspace.dist / "u2netp_mirror_v1.LICENSE").exists()
+    assert not (workspace.dist / LICENCE).exists()
 
 
 # -- the pieces, in process ---------------------------------------------------------------------
@@ -616,14 +621,14 @@ def test_a_trickle_is_cut_by_the_deadline_on_an_injected_clock(github, published
     github.download_mode = "trickle"
     github.trickle_seconds = 0.0
     release = client.find_release(TAG)
-    asset = next(a for a in client.list_assets(release) if a.name == "u2netp_mirror_v1.onnx")
+    asset = next(a for a in client.list_assets(release) if a.name == ONNX)
     with pytest.raises(GitHubError, match="too slow or stalled"):
         client.asset_sha256(asset)
 
 
 def test_digests_in_the_manifest_are_what_attach_uploaded(github, published):
     (release,) = github.releases.values()
-    manifest = json.loads((published / "u2netp_mirror_v1.manifest.json").read_text())
-    onnx = next(a for a in release.assets.values() if a.name == "u2netp_mirror_v1.onnx")
+    manifest = json.loads((published / MANIFEST).read_text())
+    onnx = next(a for a in release.assets.values() if a.name == ONNX)
     assert onnx.digest == f"sha256:{manifest['outputs']['onnx_sha256']}"
     assert hashlib.sha256(github.asset_bytes(onnx)).hexdigest() == manifest["outputs"]["onnx_sha256"]
