@@ -626,6 +626,7 @@ def release(
     timeout=UNSET_SECONDS,
 ):
     """export -> manifest -> sign -> attach, stopping at the first failure; a re-run converges."""
+    # Long only because Invoke takes each option as a parameter, and they are all passed on.
     start = time.perf_counter()
     with _one_line_errors():
         from flow import ReleaseSettings, run_release

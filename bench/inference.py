@@ -123,6 +123,7 @@ def bench_consumer(
     """What a consumer of the file pays: latency at 320x320 batch 1 (with the sizes left dynamic, and
     pinned for the session), and creating a session (a cold start); with ``plain_trace``, also
     what the graph rewrite saves at session start."""
+    # One measurement session, kept whole so every timing shares the same warm-up and order.
     import os
 
     import numpy as np

@@ -172,6 +172,23 @@ def _input_records(settings: ExportSettings, inputs: Inputs) -> list[FileRecord]
     return records
 
 
+def _run(settings: ExportSettings, inputs: list[FileRecord], outputs: list[FileRecord]) -> dict[str, Any]:
+    """run_provenance: the command that reproduces this step, its settings, inputs and outputs."""
+    return run_provenance(
+        entrypoint=settings.entrypoint,
+        argv=_argv(settings, inputs[-1]),  # the checkpoint is the last input
+        args={
+            "allow_unpinned": settings.allow_unpinned,
+            "tolerance": settings.tolerance,
+            "mean_tolerance": settings.mean_tolerance,
+            "seed": settings.seed,
+            "validation_shapes": [list(shape) for shape in settings.validation_shapes],
+        },
+        inputs=inputs,
+        outputs=outputs,
+    )
+
+
 def run_manifest(
     settings: ExportSettings, reporter: Reporter = SILENT, export: ExportResult | None = None
 ) -> ManifestResult:
@@ -215,19 +232,7 @@ def run_manifest(
         onnx=onnx_record,
         validation=validation.as_dict(),
         toolchain=_toolchain(),
-        run_provenance=run_provenance(
-            entrypoint=settings.entrypoint,
-            argv=_argv(settings, checkpoint),
-            args={
-                "allow_unpinned": settings.allow_unpinned,
-                "tolerance": settings.tolerance,
-                "mean_tolerance": settings.mean_tolerance,
-                "seed": settings.seed,
-                "validation_shapes": [list(shape) for shape in settings.validation_shapes],
-            },
-            inputs=input_records,
-            outputs=[onnx_record, *(record for record, _ in licence_copies.values())],
-        ),
+        run_provenance=_run(settings, input_records, [onnx_record, *(record for record, _ in licence_copies.values())]),
     )
     with timed_step(reporter, "write") as detail:
         data = manifest_bytes(settings.manifest_path, document)

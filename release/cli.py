@@ -46,6 +46,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Long, as a declaration is: one statement per option, in the order --help shows them.
     parser = argparse.ArgumentParser(
         prog="u2netp-mirror",
         description="Verify a u2netp-mirror release: the U2NETP ONNX model, its manifest and their Sigstore "

@@ -90,11 +90,14 @@ def _watch_current(sock: socket.socket | None) -> None:
         running.watch(sock)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
-    # A new connection is watched once connected (so a body nobody reads cannot hold the
-    # send), a reused one when its next response is awaited.
+class _Watched:
+    """Mixed into urllib3's connections: a new connection is watched once connected (so a body
+    nobody reads cannot hold the send), a reused one when its next response is awaited."""
+
+    sock: socket.socket | None
+
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         _watch_current(self.sock)
 
     def getresponse(self, *args, **kwargs):
@@ -102,14 +105,12 @@ class _WatchedHTTPConnection(HTTPConnection):
         return super().getresponse(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watch_current(self.sock)
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def getresponse(self, *args, **kwargs):
-        _watch_current(self.sock)
-        return super().getresponse(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):

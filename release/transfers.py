@@ -126,6 +126,8 @@ class Transfers(Transport):
             return self._stream_asset_once(asset, sink, self.reporter if shown else SILENT, what)
 
     def _stream_asset_once(self, asset: RemoteAsset, sink: BinaryIO | None, reporter: Reporter, what: str) -> str:
+        # One loop with its checks (size, overrun, deadline) beside the reads they guard: split,
+        # a check would sit far from the read it is about.
         response = self._send_once(
             "GET",
             f"{self.api_url}{self._releases_path}/assets/{asset.id}",

@@ -15,6 +15,7 @@ from .tsa import TimestampAuthority
 
 
 def trust_config(url: str, fulcio: Fulcio, rekor: Rekor, tsa: TimestampAuthority) -> dict[str, Any]:
+    # Long, as the document it returns is: one literal, in the order the format has it.
     """A ClientTrustConfig (v0.1) JSON document for this stack."""
 
     def key(private: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
