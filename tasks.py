@@ -26,7 +26,7 @@ from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from invoke import Collection, Exit, ParseError, task  # noqa: E402
+from invoke import Collection, Exit, task  # noqa: E402
 
 from mirror.errors import InputError, MirrorError, UsageError, VerificationError  # noqa: E402
 from mirror.settings import ExportSettings, UpstreamPin, shipped_defaults  # noqa: E402
@@ -44,6 +44,12 @@ if not logging.getLogger("invoke").isEnabledFor(logging.DEBUG):
 # -- option types ----------------------------------------------------------------------------
 
 
+def _usage(message: str) -> Exit:
+    """A malformed option value: Invoke prints an ``Exit``'s message and exits with its code, 2
+    here (a usage error), where its own ParseError would exit 1."""
+    return Exit(message=message, code=2)
+
+
 def _number_option(flag: str, minimum: float, strictly_above: bool) -> type[float]:
     """A float type for an Invoke option: Invoke casts an option with the type of its default,
     and a value that is not a number in range becomes Invoke's own one-line parse error."""
@@ -53,12 +59,12 @@ def _number_option(flag: str, minimum: float, strictly_above: bool) -> type[floa
             try:
                 number = float.__new__(cls, value)  # type: ignore[arg-type]
             except (TypeError, ValueError):
-                raise ParseError(f"{flag} {printable(value, 40)!r}: not a number") from None
+                raise _usage(f"{flag} {printable(value, 40)!r}: not a number") from None
             if not math.isnan(number) and (
                 math.isinf(number) or number < minimum or (strictly_above and number == minimum)
             ):
                 bound = f"> {minimum:g}" if strictly_above else f">= {minimum:g}"
-                raise ParseError(f"{flag} {printable(value, 40)!r}: must be a finite number {bound}")
+                raise _usage(f"{flag} {printable(value, 40)!r}: must be a finite number {bound}")
             return number
 
     Number.__name__ = Number.__qualname__ = "NUMBER"
@@ -73,9 +79,9 @@ def _count_option(flag: str) -> type[int]:
             try:
                 number = int.__new__(cls, str(value))
             except (TypeError, ValueError):
-                raise ParseError(f"{flag} {printable(value, 40)!r}: not a whole number") from None
+                raise _usage(f"{flag} {printable(value, 40)!r}: not a whole number") from None
             if number < 0:
-                raise ParseError(f"{flag} {printable(value, 40)!r}: must be 0 or more")
+                raise _usage(f"{flag} {printable(value, 40)!r}: must be 0 or more")
             return number
 
     Count.__name__ = Count.__qualname__ = "INT"

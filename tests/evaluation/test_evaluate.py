@@ -208,7 +208,7 @@ def test_from_the_command_line(labelled, tmp_path, random_candidate, reference):
     assert "candidate: mae" in result.stdout and "agreement: max |Δ|" in result.stdout
     assert files_in(tmp_path / "report") == ["evaluation.json", "evaluation.md", "evaluation.png"]
     bad = run_cli("evaluate", "--images", str(labelled / "Image"), "--batch-size", "many", cwd=tmp_path)
-    assert bad.returncode == 1 and bad.stderr.strip() == "--batch-size 'many': not a whole number"
+    assert bad.returncode == 2 and bad.stderr.strip() == "--batch-size 'many': not a whole number"  # usage
     missing = run_cli("evaluate", "--images", str(tmp_path / "none"), cwd=tmp_path)
     assert missing.returncode == 1 and "not a directory of images" in missing.stderr
 

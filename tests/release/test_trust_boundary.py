@@ -104,8 +104,8 @@ def cli_env(github, pristine, **extra: str) -> dict[str, str]:
     }
 
 
-def assert_one_line_failure(result, *fragments: str) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
+def assert_one_line_failure(result, *fragments: str, code: int = 1) -> str:
+    assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
@@ -509,7 +509,7 @@ def test_export_bad_input_is_one_line(checkout, workspace, spoil, dist_name, mes
 def test_tolerance_must_be_a_number(checkout, workspace):
     for value, message in (("abc", "--tolerance 'abc': not a number"), ("-1", "must be a finite number > 0")):
         result = run_cli("export", "--upstream", str(checkout.root), "--tolerance", value, cwd=workspace.root)
-        assert_one_line_failure(result, message)
+        assert_one_line_failure(result, message, code=2)  # a usage error
     assert sorted(tree(workspace.root)) == ["sibling", "sibling/keep.txt"]
 
 
