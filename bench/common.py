@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mirror.settings import shipped_defaults
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 IDENTITY = "https://github.com/example/u2netp-mirror/.github/workflows/release.yml@refs/tags/u2netp-mirror-v0.0.0"
-ISSUER = "https://token.actions.githubusercontent.com"
+ISSUER = str(shipped_defaults()["u2netp"]["sigstore"]["cert_oidc_issuer"])
 
 
 @dataclass

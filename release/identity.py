@@ -13,11 +13,14 @@ from pathlib import Path
 import jwt
 from sigstore.oidc import IdentityError, IdentityToken, Issuer, detect_credential
 
+from mirror.settings import shipped_defaults
+
 from .errors import IdentityTokenError
 from .instance import SigstoreInstance
 
 TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105 (the variable's name, not a secret)
-GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+# GitHub Actions' OIDC issuer, as configured (u2netp.sigstore.cert_oidc_issuer, the one place it is set).
+GITHUB_ACTIONS_ISSUER = str(shipped_defaults()["u2netp"]["sigstore"]["cert_oidc_issuer"])
 _SIGNING_IDENTITY_HELP = (
     "no identity token for signing: set SIGSTORE_ID_TOKEN or pass --identity-token-file, run in GitHub "
     "Actions with `permissions: id-token: write`, or run from an interactive terminal to log in"
