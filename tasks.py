@@ -753,6 +753,7 @@ def evaluate(
         if not images:
             raise UsageError("--images: which images? e.g. --images DUTS-TE/Image --masks DUTS-TE/Mask")
         _require("evaluate", "onnxruntime", "numpy", "PIL", "py_sod_metrics", "matplotlib")
+        from evaluation.gate import Gate
         from evaluation.models import default_threads
         from evaluation.run import EvaluationSettings
         from evaluation.run import evaluate as run_evaluation
@@ -768,6 +769,7 @@ def evaluate(
             size=_size(size),
             latency_samples=int(latency_samples),
             grid_rows=int(grid_rows),
+            gate=Gate.from_config(_config(c).evaluate.gate),
         )
         from release.console import console
 
@@ -775,6 +777,11 @@ def evaluate(
             result = run_evaluation(settings, reporter.nested())
     _report_evaluation(result)
     _say(f"evaluate: {settings.out}/evaluation.{{json,md,png}} ({_timed(start)})")
+    # The gate decides: 0 promoted, 1 not (the reports are written either way).
+    verdict = result["verdict"]
+    _say(f"evaluate: {verdict['summary']}")
+    if not verdict["promoted"]:
+        raise Exit(code=1)
 
 
 def _report_evaluation(result: dict[str, Any]) -> None:
@@ -792,6 +799,9 @@ def _report_evaluation(result: dict[str, Any]) -> None:
     _details().line(
         "latency: " + ", ".join(f"{r} {latency[r]:.1f} ms" for r in ("candidate", "baseline") if r in latency)
     )
+    for rule in result["verdict"]["rules"]:
+        state = "holds" if rule["passed"] else "FAILS"
+        _details().line(f"gate: {rule['rule']}: {rule['candidate']:.4g} ({state})")
 
 
 namespace = Collection(

@@ -9,6 +9,7 @@ model's own where its metadata says it, otherwise upstream U-2-Net's.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ from .errors import EvaluationError
 # RescaleT(320) and ToTensorLab(flag=0) (divide by the image's maximum, then ImageNet's mean and
 # std), RGB, NCHW.
 UPSTREAM_SIZE = (TRACE_HEIGHT, TRACE_WIDTH)
+# The largest side a model may ask its inputs resized to (its fixed input, its preprocessing
+# metadata, --size): a declared 60000x60000 would allocate tens of GiB per image.
+MAX_INPUT_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ def _from_metadata(metadata: dict[str, str], label: str) -> Preprocessing | None
         std = tuple(float(v) for v in recipe["std"])
         if len(mean) != 3 or len(std) != 3 or recipe.get("color_order", "RGB") != "RGB" or height < 1 or width < 1:
             raise ValueError("not an RGB recipe with 3 means and stds")
+        if not all(math.isfinite(v) for v in (*mean, *std)) or min(std) <= 0:
+            raise ValueError("its mean and std must be finite numbers, std > 0")
     except (ValueError, KeyError, TypeError) as exc:
         raise EvaluationError(f"{label}: its 'preprocessing' metadata cannot be used ({exc})") from None
     return Preprocessing((height, width), (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]), "the model's metadata")
@@ -119,6 +125,11 @@ class SaliencyModel:
             raise EvaluationError(
                 f"{path}: takes {static[0]}x{static[1]} inputs only, not {chosen.size[0]}x{chosen.size[1]}"
             )
+        if max(chosen.size) > MAX_INPUT_SIDE:
+            raise EvaluationError(
+                f"{path}: its inputs would be {chosen.size[0]}x{chosen.size[1]} ({chosen.source}); over the "
+                f"{MAX_INPUT_SIDE}-pixel side this evaluation allows, refusing it"
+            )
         self.preprocessing = chosen
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -135,6 +146,9 @@ class SaliencyModel:
                 output = output[:, 0]
             if output.ndim != 3:
                 raise EvaluationError(f"{self.path}: its first output has shape {output.shape}, not a map per image")
+            if not np.isfinite(output).all():
+                # Scored as if normal, NaN maps once gave an all-NaN candidate an MAE of 0.4988.
+                raise EvaluationError(f"{self.path}: its output holds NaN or infinite values; it cannot be scored")
             maps.append(output[: len(batch[start : start + step])])
         return np.concatenate(maps)
 

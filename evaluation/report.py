@@ -104,6 +104,20 @@ def _better(metric: str, candidate: float, baseline: float) -> str:
     return "candidate" if (candidate < baseline) == lower else "baseline"
 
 
+def _verdict_lines(verdict: dict[str, Any]) -> list[str]:
+    """The promotion gate's decision, first: what the report is for."""
+    lines = [f"**Verdict: {verdict['summary']}.**", ""]
+    if verdict["rules"]:
+        lines += ["| rule | candidate | baseline | limit | holds |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"| {rule['rule']} | {rule['candidate']:.4g} | {rule['reference']:.4g} | {rule['limit']:g} | "
+            f"{'yes' if rule['passed'] else '**no**'} |"
+            for rule in verdict["rules"]
+        ]
+        lines.append("")
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     inputs = result["inputs"]
     candidate, baseline = inputs["candidate"], inputs["baseline"]
@@ -115,6 +129,7 @@ def markdown(result: dict[str, Any]) -> str:
         + (f" against baseline `{baseline['file']}` (sha256 `{baseline['sha256'][:16]}…`)" if baseline else "")
         + f" on {images['evaluated']} images of `{images['directory']}/`, {images['with_masks']} with masks.",
         "",
+        *_verdict_lines(result["verdict"]),
     ]
     if result["metrics"]:
         scored = result["metrics"]

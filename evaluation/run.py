@@ -24,8 +24,9 @@ from mirror.settings import default_number
 
 from .dataset import Entry, Sample, Skipped, discover, load, samples
 from .errors import EvaluationError, EvaluationUsageError
+from .gate import Gate, judge
 from .metrics import AgreementTotals, MetricTotals, agreement, image_metrics, protocol_map
-from .models import SaliencyModel, default_threads
+from .models import MAX_INPUT_SIDE, SaliencyModel, default_threads
 
 WARMUP_RUNS = 2
 
@@ -43,12 +44,16 @@ class EvaluationSettings:
     size: tuple[int, int] | None = None  # overrides the models' preprocessing size
     latency_samples: int = field(default_factory=lambda: int(default_number("evaluate", "latency_samples")))
     grid_rows: int = field(default_factory=lambda: int(default_number("evaluate", "grid_rows")))
+    # The promotion gate's thresholds (u2netp.evaluate.gate).
+    gate: Gate = field(default_factory=Gate.shipped)
 
     def check(self) -> None:
         if self.batch_size < 1 or self.threads < 1 or self.latency_samples < 1 or self.grid_rows < 1:
             raise EvaluationUsageError("--batch-size, --threads, --latency-samples and --grid-rows must be at least 1")
         if self.out.exists() and not self.out.is_dir():
             raise EvaluationError(f"{self.out}: is a file, not a directory; pass --out with a directory")
+        if self.size is not None and max(self.size) > MAX_INPUT_SIDE:
+            raise EvaluationUsageError(f"--size {self.size[0]}x{self.size[1]}: sides up to {MAX_INPUT_SIDE} only")
 
 
 @dataclass
@@ -144,7 +149,7 @@ def _stream(
             if len(kept) < settings.latency_samples:
                 kept.append(sample)
         done += len(batch)
-        unreadable = sum(1 for s in skipped if s.reason.startswith("not a readable image"))
+        unreadable = sum(1 for s in skipped if s.image_lost)
         reporter.progress("images", done + unreadable, len(entries), unit="images")
     if not outcome.rows:
         raise EvaluationError(f"{settings.images}: none of its {len(entries)} images could be read")
@@ -208,6 +213,7 @@ def evaluate(settings: EvaluationSettings, reporter: Reporter = SILENT) -> dict[
         if sample is not None:
             shown.append((sample, why, _maps(models, [sample])))
     result = document(settings, models, outcome)
+    result["verdict"] = judge(result, settings.gate)
     if problems := schema_problems(result):  # our bug if it happens; never write a report readers reject
         raise EvaluationError(f"evaluation.json would not match its schema ({problems[0]})")
     files = {

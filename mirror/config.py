@@ -128,6 +128,9 @@ def check_config(config: Mapping[str, Any]) -> None:
         _whole(evaluate, "evaluate", "threads", low=0, high=1024)
         _whole(evaluate, "evaluate", "latency_samples", low=1, high=100_000)
         _whole(evaluate, "evaluate", "grid_rows", low=1, high=100)
+        gate = evaluate["gate"]
+        for name in ("mae", "s_measure", "max_f", "mean_e", "weighted_f", "max_abs_diff", "mask_disagreement"):
+            _number(gate, "evaluate.gate", name, low=0.0, high=1.0)
         sigstore = config["sigstore"]
         check_signer_template(sigstore["cert_identity"])
         issuer = sigstore["cert_oidc_issuer"]

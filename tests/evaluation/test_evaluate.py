@@ -203,7 +203,9 @@ def test_from_the_command_line(labelled, tmp_path, random_candidate, reference):
     args = ["evaluate", "--candidate", str(random_candidate), "--baseline", str(reference)]
     args += ["--images", str(labelled / "Image"), "--masks", str(labelled / "Mask"), "--out", "report"]
     result = run_cli(*args, "--latency-samples", "2", "--threads", "2", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    # A random-weights candidate against the reference: measured, reported, and not promoted (exit 1).
+    assert result.returncode == 1, result.stderr
+    assert "evaluate: not promoted: mae at most 0.005 higher than the baseline's" in result.stdout
     assert "warning: broken.jpg: not a readable image" in result.stdout
     assert "candidate: mae" in result.stdout and "agreement: max |Δ|" in result.stdout
     assert files_in(tmp_path / "report") == ["evaluation.json", "evaluation.md", "evaluation.png"]
