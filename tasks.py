@@ -408,6 +408,41 @@ def pin_checkpoint(c, checkpoint=None, write=False, pin_without_witness=False):
     _say(f"pin-checkpoint: {defaults} now pins sha256 {change.sha256}{moving}; review and commit it")
 
 
+@task(
+    help={
+        "upstream": "U-2-Net checkout holding upstream's test set (default: u2netp.upstream in the config)",
+        "onnx": "the ONNX to hold to upstream's saved maps (default: <dist>/u2netp_mirror_v1.onnx)",
+    },
+    auto_shortflags=False,
+)
+def witness(c, upstream=None, onnx=None):
+    """Do the exported weights reproduce upstream's own saved U2NETP maps (within 1/255 on every pixel)?"""
+    start = time.perf_counter()
+    with _one_line_errors():
+        _require("export", "onnxruntime", "numpy", "skimage", "jpeglib", "PIL")
+        from mirror.contract import ONNX_NAME
+        from mirror.witness import IMAGES, MAPS, THRESHOLD
+        from mirror.witness import witness as run_witness
+
+        config = _config(c)
+        model = Path(onnx or Path(config.dist) / ONNX_NAME)
+        checkout = Path(upstream or config.upstream)
+        if not model.is_file():
+            raise InputError(f"{model}: no ONNX here; run `invoke export` first (or pass --onnx)")
+        result = run_witness(model.read_bytes(), checkout, _details().line)
+        if result is None or not result.images:
+            raise VerificationError(
+                f"{checkout}: no {IMAGES.as_posix()} with maps in {MAPS.as_posix()}: nothing was measured"
+            )
+    state = "held" if result.held else "DID NOT HOLD"
+    _say(
+        f"witness: {state}: {len(result.images)} images, worst {result.worst_max}/255 (threshold {THRESHOLD}/255), "
+        f"{result.decoder} ({_timed(start)})"
+    )
+    if not result.held:
+        raise Exit(code=1)
+
+
 @task(help={"pytest_args": "extra arguments for pytest, e.g. '-k manifest -x'"}, auto_shortflags=False)
 def test(c, pytest_args=""):
     """Lint (ruff), type-check (mypy), check the import arrows (import-linter), then run pytest.
@@ -805,7 +840,19 @@ def _report_evaluation(result: dict[str, Any]) -> None:
 
 
 namespace = Collection(
-    export, manifest, sign, attach, release, verify, demo, fetch_upstream, pin_checkpoint, test, lock, evaluate
+    export,
+    manifest,
+    sign,
+    attach,
+    release,
+    verify,
+    demo,
+    fetch_upstream,
+    pin_checkpoint,
+    witness,
+    test,
+    lock,
+    evaluate,
 )
 namespace.configure(shipped_defaults())
 

@@ -187,7 +187,7 @@ def test_every_task_and_option_is_documented():
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "checked 13" in result.stdout
+    assert "checked 14" in result.stdout
 
 
 # -- rough edges a new user hit ---------------------------------------------------------------
