@@ -94,9 +94,14 @@ def manifest_document(
     toolchain: Mapping[str, str],
     run_provenance: Mapping[str, Any],
     graph_rewrites: Sequence[str] = (RESIZE_SIZES_REWRITE,),
+    witness: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole manifest (not yet checked against its schema: ``manifest_bytes`` does that)."""
-    return {
+    """The whole manifest (not yet checked against its schema: ``manifest_bytes`` does that).
+
+    ``witness`` is the upstream witness's verdict (``mirror.witness``), where the checkout holds
+    upstream's test set; it is left out where it does not.
+    """
+    document = {
         "schema": SCHEMA_ID,
         "model_id": MODEL_ID,
         "build_kind": build_kind,
@@ -107,3 +112,6 @@ def manifest_document(
         "toolchain": dict(toolchain),
         "run_provenance": dict(run_provenance),
     }
+    if witness is not None:
+        document["witness"] = dict(witness)
+    return document

@@ -22,7 +22,10 @@ What "exact" takes, each measured to matter:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,12 +77,27 @@ class WitnessReport:
         }
 
 
+@contextmanager
+def _c_stderr_silenced() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def read_image(path: Path) -> Any:
     """``io.imread`` as upstream's stack decoded it: IJG libjpeg for JPEGs, scikit-image otherwise."""
     if path.suffix.lower() in JPEG_SUFFIXES:
         import jpeglib
 
-        with jpeglib.version(IJG_VERSION):
+        # libjpeg prints its warnings ("Corrupt JPEG data: 1 extraneous bytes…", which one of
+        # upstream's photos gives) straight to file descriptor 2, in the middle of our output.
+        with _c_stderr_silenced(), jpeglib.version(IJG_VERSION):
             return jpeglib.read_spatial(str(path)).spatial
     from skimage import io
 
@@ -117,14 +135,14 @@ def saved_map(saliency: Any, height: int, width: int) -> Any:
 
 def witness(model_bytes: bytes, checkout: Path, report: Callable[[str], None] = lambda _: None) -> WitnessReport | None:
     """Compare the ONNX's maps with upstream's saved ones; None if the checkout holds no test set."""
+    images, maps = checkout / IMAGES, checkout / MAPS
+    if not images.is_dir() or not maps.is_dir():
+        return None  # before the imports: a checkout without a test set costs nothing
     import jpeglib
     import numpy as np
     import onnxruntime
     from PIL import Image
 
-    images, maps = checkout / IMAGES, checkout / MAPS
-    if not images.is_dir() or not maps.is_dir():
-        return None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])

@@ -16,7 +16,7 @@ from mirror.fixture import write_checkpoint
 from mirror.pipeline import run_export
 from mirror.witness import IMAGES, MAPS, network_input, read_image, saved_map, witness
 from tests.evaluation.conftest import scene
-from tests.helpers import ONNX, run_cli, settings_for
+from tests.helpers import MANIFEST, ONNX, run_cli, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -79,3 +79,25 @@ def _inverted(path) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_the_manifest_records_the_witness_and_so_signs_it(published, tmp_path):
+    import json
+
+    from mirror.manifest_step import run_manifest
+
+    settings = settings_for(published, tmp_path / "dist")
+    written = run_manifest(settings, export=run_export(settings))
+    witnessed = json.loads(settings.manifest_path.read_text())["witness"]
+    assert witnessed == written.document["witness"]
+    assert witnessed["held"] is True and witnessed["images_compared"] == 3 and witnessed["threshold"] == 1
+    other = tmp_path / "perturbed.pth"
+    write_checkpoint(published.root, other, seed=7)
+    perturbed = settings_for(published, tmp_path / "perturbed", checkpoint=other)
+    assert run_manifest(perturbed, export=run_export(perturbed)).document["witness"]["held"] is False
+
+
+def test_a_checkout_without_a_test_set_records_no_witness(exported_dist):
+    import json
+
+    assert "witness" not in json.loads((exported_dist / MANIFEST).read_text())
