@@ -299,6 +299,17 @@ def _pins_hold(manifest: dict[str, Any], pins: UpstreamPin, allow_unpinned: bool
     return Check("audited pins", f"build {manifest['build_kind']}, upstream {manifest['upstream']['commit'][:12]}")
 
 
+def _witness_reported(witnessed: dict[str, Any]) -> Check:
+    """The upstream witness the signed manifest records: reported, and a warning if it did not hold."""
+    summary = (
+        f"{witnessed['images_compared']} of upstream's saved maps, worst {witnessed['worst_max_diff']}/255 "
+        f"(at most {witnessed['threshold']})"
+    )
+    if witnessed["held"]:
+        return Check("upstream witness", f"held: {summary}")
+    return Check("upstream witness", f"WARNING: did not hold: {summary}", warning=True)
+
+
 def _skip_provenance(manifest: dict[str, Any]) -> Check:
     made_by = str(manifest["toolchain"]["u2netp_mirror"])
     if _version(made_by) >= _version(PROVENANCE_SINCE):
@@ -351,6 +362,8 @@ def verify_release(
 
     manifest, _ = checked_manifest(dist, digests[ONNX_NAME])
     record(Check("manifest schema", manifest["schema"]))
+    if (witnessed := manifest.get("witness")) is not None:
+        record(_witness_reported(witnessed))
     record(Check("onnx sha256", f"{digests[ONNX_NAME]} = manifest outputs.onnx_sha256"))
     record(Check("onnx metadata", _metadata_agrees(onnx_path, manifest)))
     record(_pins_hold(manifest, pins, allow_unpinned))

@@ -36,9 +36,13 @@ class ConsoleReporter:
 
     def progress(self, what: str, done: int, total: int, unit: str = "bytes") -> None:
         if self._bars is not None:
+            from rich.filesize import decimal
+
+            # Bytes as sizes, anything else (images) as a count: one column serves both.
+            shown = f"{decimal(done)}/{decimal(total)}" if unit == "bytes" else f"{done:,}/{total:,} {unit}"
             if what not in self._tasks:
-                self._tasks[what] = self._bars.add_task(what, total=total)
-            self._bars.update(self._tasks[what], completed=done, total=total)
+                self._tasks[what] = self._bars.add_task(what, total=total, shown=shown)
+            self._bars.update(self._tasks[what], completed=done, total=total, shown=shown)
             return
         # A log gets one line per file once it is complete, and a line per tenth of an image set.
         if unit == "bytes":
@@ -64,7 +68,8 @@ def console() -> Iterator[ConsoleReporter]:
     if not interactive():
         yield ConsoleReporter()
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn()) as bars:
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[shown]}"))
+    with Progress(*columns, TimeRemainingColumn()) as bars:
         yield ConsoleReporter(bars=bars)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from mirror import __version__
 from mirror.contract import MANIFEST_NAME, ONNX_NAME, licence_copy_name
@@ -51,7 +52,11 @@ def model_bytes(metadata: dict[str, str]) -> bytes:
 
 
 def write_release(
-    dist: Path, pins: UpstreamPin = PINS, build_kind: str = "audited", version: str = __version__
+    dist: Path,
+    pins: UpstreamPin = PINS,
+    build_kind: str = "audited",
+    version: str = __version__,
+    witness: dict[str, Any] | None = None,
 ) -> None:
     """ONNX, manifest and licence copy in ``dist``, as an export and manifest of ``pins`` would leave them.
 
@@ -93,6 +98,7 @@ def write_release(
         ),
         metadata=metadata,
         onnx=onnx_record,
+        witness=witness,
         graph_rewrites=["mirror.resize_sizes: a synthetic manifest's rewrite"],
         validation={
             "onnx_checker": "onnx.checker.check_model(full_check=True)",

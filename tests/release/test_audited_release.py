@@ -311,3 +311,29 @@ def test_an_interrupted_demo_stops_cleans_up_and_says_so(tmp_path, sent, code):
     assert f"demo: {'interrupted' if sent == signal.SIGINT else 'terminated'}; servers stopped" in err
     assert list(temp.iterdir()) == []
     shutil.rmtree(tmp_path / "demo", ignore_errors=True)
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_verify_reports_the_upstream_witness_the_manifest_signs(tmp_path, instance, sigstore_stack, held):
+    from release.signing import sign_release
+    from tests.release.synthetic import PINS, write_release
+
+    witnessed = {
+        "images_compared": 18,
+        "worst_max_diff": 1 if held else 9,
+        "worst_mean_diff": 0.03,
+        "threshold": 1,
+        "reason": "genuine weights reproduce upstream's maps within 1/255",
+        "decoder": "IJG libjpeg 9d",
+        "held": held,
+        "per_image": [
+            {"image": "a.png", "max_diff": 1 if held else 9, "mean_diff": 0.03, "over_1": 0.0, "over_2": 0.0}
+        ],
+    }
+    dist = tmp_path / "dist"
+    write_release(dist, witness=witnessed)
+    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
+    checks = {check.name: check for check in verify_release(dist, signer_for(), instance, PINS)}
+    reported = checks["upstream witness"]
+    assert reported.warning is not held
+    assert ("held: 18 of upstream's saved maps, worst 1/255" if held else "did not hold: 18 of") in reported.detail
