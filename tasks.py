@@ -429,7 +429,7 @@ def witness(c, upstream=None, onnx=None):
         checkout = Path(upstream or config.upstream)
         if not model.is_file():
             raise InputError(f"{model}: no ONNX here; run `invoke export` first (or pass --onnx)")
-        result = run_witness(model.read_bytes(), checkout, _details().line)
+        result = run_witness(model.read_bytes(), checkout, _details())
         if result is None or not result.images:
             raise VerificationError(
                 f"{checkout}: no {IMAGES.as_posix()} with maps in {MAPS.as_posix()}: nothing was measured"

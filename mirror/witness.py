@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .metadata import IMAGENET_MEAN, IMAGENET_STD
+from .reporting import SILENT, Reporter
 
 IMAGES = Path("test_data/test_images")
 MAPS = Path("test_data/u2netp_results")
@@ -133,7 +134,7 @@ def saved_map(saliency: Any, height: int, width: int) -> Any:
     return np.array(image.resize((width, height), resample=Image.Resampling.BILINEAR))[:, :, 0]
 
 
-def witness(model_bytes: bytes, checkout: Path, report: Callable[[str], None] = lambda _: None) -> WitnessReport | None:
+def witness(model_bytes: bytes, checkout: Path, reporter: Reporter = SILENT) -> WitnessReport | None:
     """Compare the ONNX's maps with upstream's saved ones; None if the checkout holds no test set."""
     images, maps = checkout / IMAGES, checkout / MAPS
     if not images.is_dir() or not maps.is_dir():
@@ -166,5 +167,5 @@ def witness(model_bytes: bytes, checkout: Path, report: Callable[[str], None] = 
                 path.name, int(diff.max()), float(diff.mean()), float((diff > 1).mean()), float((diff > 2).mean())
             )
         )
-        report(f"witness {path.name}: max {int(diff.max())}/255, mean {float(diff.mean()):.4f}")
+        reporter.line(f"witness {path.name}: max {int(diff.max())}/255, mean {float(diff.mean()):.4f}")
     return WitnessReport(tuple(found), f"IJG libjpeg {IJG_VERSION} (jpeglib {jpeglib.__version__}) for JPEGs")

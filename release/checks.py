@@ -95,8 +95,7 @@ class ExpectedSigner:
         ``sigstore`` is the ``u2netp.sigstore`` config: ``cert_identity`` (a template with
         {repo} and {tag}) and ``cert_oidc_issuer``.
         """
-        defaults = sigstore
-        chosen_issuer = issuer or str(defaults["cert_oidc_issuer"])
+        chosen_issuer = issuer or str(sigstore["cert_oidc_issuer"])
         if identity or identity_regexp:
             return cls(issuer=chosen_issuer, identity=identity or None, identity_regexp=identity_regexp or None)
         if not repo or not tag:
@@ -104,7 +103,7 @@ class ExpectedSigner:
                 "which signer to expect? pass --cert-identity (or --cert-identity-regexp), or --repo and --tag "
                 "to expect that repository's release workflow"
             )
-        template = check_signer_template(defaults["cert_identity"])
+        template = check_signer_template(sigstore["cert_identity"])
         return cls(issuer=chosen_issuer, identity=template.format(repo=repo, tag=tag))
 
 
