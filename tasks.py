@@ -468,6 +468,8 @@ SIGN_HELP = {
     "then $GITHUB_REPOSITORY)",
     "tag": "the release tag verify will expect the workflow to have run on (default: u2netp.release.tag)",
     "manifest_sha256": "refuse to sign unless the manifest has this sha256 (the build job's, in the release workflow)",
+    "evaluation": "an evaluation.json from `invoke evaluate` on dist's ONNX whose gate promoted it: signed as an "
+    "in-toto test-result statement and released beside it (a report dist already carries is re-signed anyway)",
 }
 
 
@@ -485,8 +487,9 @@ def sign(
     manifest_sha256=None,
     staging=False,
     trust_config=None,
+    evaluation=None,
 ):
-    """Sign the ONNX, the manifest and the provenance statement (keyless); refuse a token verify would reject."""
+    """Sign the ONNX, the manifest, the provenance and any evaluation (keyless); refuse a token verify would reject."""
     start = time.perf_counter()
     with _one_line_errors():
         from flow.run import report_signed
@@ -501,6 +504,7 @@ def sign(
             _identity_token(identity_token, identity_token_file),
             expected=expected,
             manifest_sha256=manifest_sha256,
+            evaluation_report=Path(evaluation) if evaluation else None,
         )
     report_signed(signed, _details())
     _say(f"sign: {len(signed)} bundles with {instance.label}, for {expected.label} ({_timed(start)})")
@@ -524,6 +528,7 @@ def _identity_token(identity_token: str | None, identity_token_file: str | None)
         "offline": "use the Sigstore trust root cached by an earlier online run (no TUF refresh)",
         "allow_unpinned": "accept a release that is not the audited model (a demo or unpinned build), with a warning",
         "no_provenance": "do not require the signed provenance (only for releases made before u2netp-mirror 0.2.0)",
+        "require_evaluation": "fail unless the release carries a signed evaluation that passed the promotion gate",
     },
     auto_shortflags=False,
 )
@@ -541,6 +546,7 @@ def verify(
     offline=False,
     allow_unpinned=False,
     no_provenance=False,
+    require_evaluation=False,
     timeout=UNSET_SECONDS,
 ):
     """Verify release files (downloading them first with --repo/--tag): signatures, signer, hashes, pins."""
@@ -563,6 +569,7 @@ def verify(
             offline=offline,
             allow_unpinned=allow_unpinned,
             provenance=not no_provenance,
+            require_evaluation=require_evaluation,
             timeout=_optional(timeout),
         )
         with console() as reporter:
@@ -639,6 +646,10 @@ RELEASE_HELP = {
     "allow_unpinned": "export, sign and publish a checkout or checkpoint that is not the audited one, marked "
     "'unpinned' in the ONNX, the manifest and the release title",
     "dry_run": "check every input by exporting into a temporary directory, print the plan, change nothing",
+    "evaluate_images": "run the promotion gate before signing: labelled images (with --evaluate-baseline, the model "
+    "in use); not promoted stops the release, promoted is signed and published as evidence",
+    "evaluate_masks": "the masks of --evaluate-images (default: beside them, as `invoke evaluate` finds them)",
+    "evaluate_baseline": "the model in use that the new ONNX must not be worse than (an ONNX)",
 }
 
 
@@ -665,8 +676,11 @@ def release(
     staging=False,
     trust_config=None,
     timeout=UNSET_SECONDS,
+    evaluate_images=None,
+    evaluate_masks=None,
+    evaluate_baseline=None,
 ):
-    """export -> manifest -> sign -> attach, stopping at the first failure; a re-run converges."""
+    """export -> manifest -> [evaluate] -> sign -> attach, stopping at the first failure; a re-run converges."""
     # Long only because Invoke takes each option as a parameter, and they are all passed on.
     start = time.perf_counter()
     with _one_line_errors():
@@ -695,6 +709,9 @@ def release(
             identity_token=_identity_token(identity_token, identity_token_file),
             draft=draft,
             replace=replace,
+            evaluate_images=evaluate_images,
+            evaluate_masks=evaluate_masks,
+            evaluate_baseline=evaluate_baseline,
         )
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         with console() as reporter:

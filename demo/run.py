@@ -1,10 +1,12 @@
 """``invoke demo``: the whole release, offline, on the embedded fixture.
 
-export -> manifest -> sign -> attach -> verify --repo --tag, exactly as a release runs, against
+export -> manifest -> evaluate -> sign -> attach -> verify --repo --tag, exactly as a release runs, against
 the loopback Sigstore stack and GitHub server started here and stopped on the way out (Ctrl-C
 included).  The fixture is an upstream-shaped stand-in with random weights, so its export is a
 ``demo`` build: attach publishes it only because the demo says ``allow_unpinned``, and verify,
-holding it to the real audited pins, passes it with the warning an operator would see.
+holding it to the real audited pins, passes it with the warning an operator would see.  The
+promotion gate runs on a small labelled set against "the model in use" (here an earlier export of
+the same fixture), and its signed verdict is published and required by verify.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from flow import ReleaseSettings, run_release
 from loopback.github import GitHubServer
 from loopback.sigstore import GITHUB_ISSUER, SigstoreStack
-from mirror.fixture import build_fixture
+from mirror.fixture import build_fixture, write_labelled_set
 from mirror.reporting import Reporter
 from mirror.settings import ExportSettings, shipped_defaults
 from release.checks import ExpectedSigner
@@ -68,11 +71,37 @@ def _verify(github: GitHubServer, trust_config: Path, verified_dir: Path, report
         api_url=github.url,
         trust_config=trust_config,
         allow_unpinned=True,
+        require_evaluation=True,
     )
     # Anonymous, as an operator of a public repository: a GITHUB_TOKEN in the environment is for
     # GitHub, never for the demo's loopback server.
     settings = replace(settings, target=ReleaseTarget(repo=REPO, tag=TAG, api_url=github.url))
     reporter.line(f"demo: verify: {verdict(run_verify(settings, reporter))}")
+
+
+def _evaluation_settings(fixture: Any, scratch: Path, dist: Path, release_dir: Path, reporter: Reporter) -> Any:
+    """The promotion gate's inputs: labelled scenes, and the model in use (an earlier export of the fixture)."""
+    from evaluation.run import EvaluationSettings
+    from mirror.pipeline import run_export
+
+    reporter.line("demo: the model in use (an earlier export of the fixture) and labelled scenes for the gate")
+    in_use = run_export(
+        ExportSettings(
+            upstream=fixture.root,
+            checkpoint=fixture.checkpoint,
+            dist=scratch / "in-use",
+            pin=fixture.pin,
+            entrypoint="invoke demo",
+        )
+    )
+    images, masks = write_labelled_set(scratch / "labelled")
+    return EvaluationSettings(
+        candidate=release_dir / in_use.onnx_path.name,
+        images=images,
+        masks=masks,
+        baseline=in_use.onnx_path,
+        out=dist / "evaluation",
+    )
 
 
 def run_demo(scratch: Path, dist: Path, reporter: Reporter) -> DemoResult:
@@ -86,6 +115,7 @@ def run_demo(scratch: Path, dist: Path, reporter: Reporter) -> DemoResult:
     expected = ExpectedSigner.from_config(defaults["sigstore"], repo=REPO, tag=TAG)
     with _servers(scratch) as (stack, github, trust_config):
         reporter.line(f"demo: Sigstore stack at {stack.url}, GitHub Releases API at {github.url} (loopback only)")
+        evaluation = _evaluation_settings(fixture, scratch, dist, release_dir, reporter)
         reporter.line(
             "demo: the release flow, as `invoke release` runs it: a demo build, so attach publishes it "
             "only because the demo allows an unpinned build"
@@ -107,6 +137,7 @@ def run_demo(scratch: Path, dist: Path, reporter: Reporter) -> DemoResult:
             identity_token=stack.token(expected.identity or "", issuer=GITHUB_ISSUER),
             allow_unpinned=True,
             label="demo",
+            evaluation=evaluation,
         )
         result = run_release(settings, reporter)
         _verify(github, trust_config, verified_dir, reporter)

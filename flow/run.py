@@ -1,4 +1,4 @@
-"""``run_release``: export -> manifest -> sign -> attach, stopping at the first failure.
+"""``run_release``: export -> manifest -> [evaluate] -> sign -> attach, stopping at the first failure.
 
 A re-run converges: export gives the same bytes, sign keeps bundles that still verify, and
 attach skips what is already on the release.  A dry run exports into a temporary directory
@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mirror.errors import InputError
 from mirror.reporting import Indented, Reporter
 
 from .settings import ReleaseSettings
@@ -31,6 +32,25 @@ def report_signed(signed: list[Any], reporter: Reporter) -> None:
         state = "kept (already signed)" if item.kept else "signed and verified"
         who = f"{item.signer.identity} ({item.signer.issuer})"
         reporter.line(f"{item.bundle}: {state}; {who}, Rekor log index {item.log_index}")
+
+
+class NotPromoted(InputError):
+    """The promotion gate did not promote the new ONNX: nothing is signed or published."""
+
+
+def _evaluate(settings: ReleaseSettings, reporter: Reporter) -> Path:
+    """The promotion gate on the ONNX just exported; its report, if the gate promoted it."""
+    from evaluation.run import evaluate
+
+    evaluation = replace(settings.evaluation, candidate=settings.export.onnx_path)
+    reporter.line(f"{settings.label}: evaluate (the promotion gate): {evaluation.images}")
+    verdict = evaluate(evaluation, Indented(reporter))["verdict"]
+    Indented(reporter).line(f"evaluate: {verdict['summary']}")
+    if not verdict["promoted"]:
+        raise NotPromoted(
+            f"{evaluation.out / 'evaluation.json'}: {verdict['summary']}; nothing was signed or published"
+        )
+    return evaluation.out / "evaluation.json"
 
 
 def run_release(settings: ReleaseSettings, reporter: Reporter, dry_run: bool = False) -> ReleaseResult:
@@ -58,8 +78,15 @@ def run_release(settings: ReleaseSettings, reporter: Reporter, dry_run: bool = F
     exported = run_export(settings.export, details)
     reporter.line(f"{settings.label}: manifest")
     run_manifest(settings.export, details, export=exported)
+    report = _evaluate(settings, reporter) if settings.evaluation is not None else None
     reporter.line(f"{settings.label}: sign")
-    signed = sign_release(settings.export.dist, settings.instance, settings.identity_token, expected=settings.expected)
+    signed = sign_release(
+        settings.export.dist,
+        settings.instance,
+        settings.identity_token,
+        expected=settings.expected,
+        evaluation_report=report,
+    )
     report_signed(signed, details)
     reporter.line(f"{settings.label}: attach")
     attached = attach_release(

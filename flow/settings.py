@@ -32,6 +32,10 @@ class ReleaseSettings:
     allow_unpinned: bool = False
     # What the progress lines start with: "release: export", or the demo's "demo: export".
     label: str = "release"
+    # The promotion gate between manifest and sign (evaluation.run.EvaluationSettings; its
+    # candidate is the export's ONNX): not promoted stops the release, promoted is signed and
+    # published as release evidence.  None: no evaluation in this release.
+    evaluation: Any = None
 
     @classmethod
     def from_config(
@@ -57,6 +61,9 @@ class ReleaseSettings:
         draft: bool = False,
         replace: bool = False,
         entrypoint: str = "invoke release",
+        evaluate_images: str | Path | None = None,
+        evaluate_masks: str | Path | None = None,
+        evaluate_baseline: str | Path | None = None,
     ) -> ReleaseSettings:
         """The release's settings; a bad option or config value fails here, before any work."""
         check_config(config)
@@ -73,6 +80,9 @@ class ReleaseSettings:
             entrypoint=entrypoint,
         )
         target = ReleaseTarget.from_config(config, repo=repo, tag=tag, api_url=api_url)
+        evaluation = None
+        if evaluate_images or evaluate_masks or evaluate_baseline:
+            evaluation = evaluation_settings(config, export, evaluate_images, evaluate_masks, evaluate_baseline)
         return cls(
             export=export,
             target=target,
@@ -91,4 +101,33 @@ class ReleaseSettings:
             draft=bool(draft),
             replace=bool(replace),
             allow_unpinned=bool(allow_unpinned),
+            evaluation=evaluation,
         )
+
+
+def evaluation_settings(
+    config: Mapping[str, Any],
+    export: ExportSettings,
+    images: str | Path | None,
+    masks: str | Path | None,
+    baseline: str | Path | None,
+) -> Any:
+    """The release's evaluation: the export's ONNX against ``baseline`` on ``images``, into dist/evaluation."""
+    from mirror.errors import UsageError
+
+    if not images or not baseline:
+        raise UsageError(
+            "--evaluate-images and --evaluate-baseline go together: the gate compares the new ONNX with the "
+            "model in use on labelled images"
+        )
+    from evaluation.gate import Gate
+    from evaluation.run import EvaluationSettings
+
+    return EvaluationSettings(
+        candidate=export.onnx_path,
+        images=Path(images),
+        masks=Path(masks) if masks else None,
+        baseline=Path(baseline),
+        out=export.dist / "evaluation",
+        gate=Gate.from_config(config["evaluate"]["gate"]),
+    )

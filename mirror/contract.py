@@ -16,6 +16,13 @@ MANIFEST_NAME = f"{MODEL_ID}.manifest.json"
 BUNDLE_SUFFIX = ".sigstore.json"
 # The signed in-toto statement (SLSA provenance) over the release files.
 PROVENANCE_NAME = f"{MODEL_ID}.provenance{BUNDLE_SUFFIX}"
+# The promotion gate's evidence, in a release that carries it: evaluate's report (evaluation.json,
+# as the candidate's evaluation wrote it) and the signed in-toto test-result statement whose
+# subject is the ONNX and whose configuration names the report's sha256.
+EVALUATION_NAME = f"{MODEL_ID}.evaluation.json"
+EVALUATION_STATEMENT_NAME = f"{MODEL_ID}.evaluation{BUNDLE_SUFFIX}"
+# A report has a row per image: thousands of images are megabytes, never this much.
+MAX_EVALUATION_BYTES = 64 << 20
 # Sigstore bundles and the manifest are kilobytes; a "document" far larger is not one, and is
 # never read whole (from dist or from the network).
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -37,6 +44,7 @@ class Role(Enum):
     BUNDLE = "bundle"  # a Sigstore bundle signing one file
     PROVENANCE = "provenance"  # the signed in-toto statement over the release
     LICENCE = "licence"  # upstream's LICENSE (always) and NOTICE (when upstream has one)
+    EVALUATION = "evaluation"  # the promotion gate's report and its signed statement (when the release has them)
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,24 @@ RELEASE_FILES: tuple[ReleaseFile, ...] = (
         subject=True,
         made_stale_by_export=False,
     ),
+    ReleaseFile(
+        EVALUATION_NAME,
+        Role.EVALUATION,
+        signed=False,
+        required=False,
+        subject=False,
+        made_stale_by_export=True,
+        max_bytes=MAX_EVALUATION_BYTES,
+    ),
+    ReleaseFile(
+        EVALUATION_STATEMENT_NAME,
+        Role.EVALUATION,
+        signed=False,
+        required=False,
+        subject=False,
+        made_stale_by_export=True,
+        max_bytes=MAX_DOCUMENT_BYTES,
+    ),
 )
 
 ALL_NAMES: tuple[str, ...] = tuple(file.name for file in RELEASE_FILES)
@@ -111,7 +137,13 @@ SIGNED_NAMES: tuple[str, ...] = tuple(file.name for file in RELEASE_FILES if fil
 # What a new ONNX makes stale: the manifest that describes the old one and the signatures.
 OUTPUTS_OF_AN_EXPORT: tuple[str, ...] = tuple(file.name for file in RELEASE_FILES if file.made_stale_by_export)
 # The signed documents a download fetches first, each with its cap.
-SIGNED_DOCUMENTS: dict[str, int] = {file.name: file.max_bytes for file in RELEASE_FILES if file.max_bytes is not None}
+SIGNED_DOCUMENTS: dict[str, int] = {
+    file.name: file.max_bytes for file in RELEASE_FILES if file.max_bytes is not None and file.required
+}
+# The evaluation's files, each with its cap: fetched when the release carries them.
+EVALUATION_DOCUMENTS: dict[str, int] = {
+    file.name: file.max_bytes for file in RELEASE_FILES if file.role is Role.EVALUATION and file.max_bytes
+}
 
 
 def licence_names() -> tuple[str, ...]:
@@ -119,13 +151,14 @@ def licence_names() -> tuple[str, ...]:
     return tuple(file.name for file in RELEASE_FILES if file.role is Role.LICENCE)
 
 
-def carried(*, notice: bool, provenance: bool = True) -> tuple[str, ...]:
+def carried(*, notice: bool, provenance: bool = True, evaluation: bool = False) -> tuple[str, ...]:
     """The names of the files one release carries: every required file, the NOTICE copy when
-    upstream has one (``notice``), and no statement for releases made before it (``provenance``)."""
+    upstream has one (``notice``), no statement for releases made before it (``provenance``),
+    and the evaluation's report and statement when it has them (``evaluation``)."""
     return tuple(
         file.name
         for file in RELEASE_FILES
-        if (file.required or (file.role is Role.LICENCE and notice))
+        if (file.required or (file.role is Role.LICENCE and notice) or (file.role is Role.EVALUATION and evaluation))
         and (provenance or file.role is not Role.PROVENANCE)
     )
 

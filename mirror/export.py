@@ -84,7 +84,18 @@ def export_model(head: nn.Module, metadata: dict[str, str], example: torch.Tenso
     simplify_resize_sizes(model)
     _strip_doc_strings(model.graph)
     model.doc_string = ""
+    _embed(model, metadata)
+    return Exported(model.SerializeToString(deterministic=True), example, outputs[0] if len(outputs) == 1 else None)
+
+
+def _embed(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
-    return Exported(model.SerializeToString(deterministic=True), example, outputs[0] if len(outputs) == 1 else None)
+
+
+def with_metadata(model_bytes: bytes, metadata: dict[str, str]) -> bytes:
+    """The same model with ``metadata`` as its metadata_props: the bytes an export with it would give."""
+    model = onnx.load_model_from_string(model_bytes)
+    _embed(model, metadata)
+    return model.SerializeToString(deterministic=True)

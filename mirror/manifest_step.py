@@ -31,6 +31,7 @@ from .pipeline import (
     load_head,
     timed_step,
     validate_model,
+    witnessed,
 )
 from .provenance import FileRecord, run_provenance
 from .reporting import SILENT, Reporter
@@ -189,20 +190,6 @@ def _run(settings: ExportSettings, inputs: list[FileRecord], outputs: list[FileR
     )
 
 
-def _witness(settings: ExportSettings, model_bytes: bytes, reporter: Reporter) -> Any:
-    """Upstream's own saved maps against this ONNX, recorded (and so signed) in the manifest."""
-    from .witness import THRESHOLD, witness
-
-    with timed_step(reporter, "upstream witness") as detail:
-        result = witness(model_bytes, settings.upstream)
-        if result is None or not result.images:
-            detail.append("no test set with saved maps in the checkout: not measured")
-            return None
-        state = "held" if result.held else "DID NOT HOLD"
-        detail.append(f"{state}: {len(result.images)} images, worst {result.worst_max}/255 (at most {THRESHOLD})")
-    return result
-
-
 def run_manifest(
     settings: ExportSettings, reporter: Reporter = SILENT, export: ExportResult | None = None
 ) -> ManifestResult:
@@ -214,7 +201,11 @@ def run_manifest(
     """
     settings.check()
     model_bytes = _read_onnx(settings, export)
-    inputs = export.inputs if export is not None else audit_inputs(settings, reporter)
+    if export is not None:
+        inputs = export.inputs
+    else:
+        # The witness decides the build's kind, as it did at export: run it on the bytes in dist.
+        inputs = witnessed(settings, audit_inputs(settings, reporter), model_bytes, reporter)
     found = _cross_check(settings, inputs, model_bytes, reporter)
     if export is not None:
         validation = export.validation
@@ -227,7 +218,6 @@ def run_manifest(
     onnx_record = FileRecord("onnx", "dist", settings.onnx_path.name, onnx_sha256, len(model_bytes))
     licence_copies = _licence_copies(settings, inputs.audit)
     audit = inputs.audit
-    witnessed = _witness(settings, model_bytes, reporter)
     document = manifest_document(
         build_kind=inputs.build_kind,
         upstream=UpstreamFacts(
@@ -245,7 +235,7 @@ def run_manifest(
         ),
         metadata=found,
         onnx=onnx_record,
-        witness=witnessed.as_dict() if witnessed is not None else None,
+        witness=inputs.witness.as_dict() if inputs.witness is not None and inputs.witness.images else None,
         validation=validation.as_dict(),
         toolchain=_toolchain(),
         run_provenance=_run(settings, input_records, [onnx_record, *(record for record, _ in licence_copies.values())]),

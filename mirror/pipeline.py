@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,11 @@ class Inputs:
     pin_problems: tuple[str, ...] = ()
     # The bytes that were hashed: the checkpoint is loaded from these, never from its path again.
     checkpoint_bytes: bytes = field(default=b"", repr=False)
+    # The upstream witness's verdict on the exported ONNX (mirror.witness.WitnessReport), None
+    # before the export or where the checkout holds no test set; and why it keeps the build
+    # from being "audited", if it does.
+    witness: Any = None
+    witness_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +95,9 @@ def build_kind_of(pin: UpstreamPin, problems: tuple[str, ...], allow_unpinned: b
 
 
 def describe_build(kind: str, problems: tuple[str, ...] | list[str]) -> str:
-    """One line for the console: the kind, and each pin that does not hold."""
+    """One line for the console: the kind, and each pin (or the witness) that does not hold."""
     if kind == "audited":
-        return "audited (commit, module, licence and checkpoint all match their pins)"
+        return "audited (commit, module, licence and checkpoint match their pins; the upstream witness held)"
     if kind == "demo":
         return "demo (the embedded fixture, not U-2-Net: never the audited model)"
     return f"UNPINNED, not the audited model: {'; '.join(problems) or '--allow-unpinned waived the pins'}"
@@ -123,13 +128,62 @@ def audit_inputs(settings: ExportSettings, reporter: Reporter) -> Inputs:
         detail.append("pinned" if wanted == checkpoint_sha256 else "NOT PINNED")
     problems = pin_problems(audit, checkpoint_sha256, settings.pin)
     kind = build_kind_of(settings.pin, problems, settings.allow_unpinned)
-    reporter.line(f"build: {describe_build(kind, problems)}")
+    if kind == "audited":  # so far: the witness, run on the export, has the last word
+        reporter.line("pins: commit, module, licence and checkpoint all match")
+    else:
+        reporter.line(f"build: {describe_build(kind, problems)}")
     if kind == "unpinned" and settings.require_audited and not settings.allow_unpinned:
         raise UpstreamError(
             f"{settings.upstream}: not the audited model ({'; '.join(problems)}); refusing to release it "
             "(--allow-unpinned releases it anyway, marked 'unpinned')"
         )
     return Inputs(audit, settings.checkpoint, checkpoint_sha256, kind, problems, checkpoint_bytes)
+
+
+def witness_problem(report: Any) -> str | None:
+    """Why the witness keeps a build from being "audited", or None when it held."""
+    from .witness import THRESHOLD
+
+    if report is None or not report.images:
+        return (
+            "witness: the checkout holds no test set with upstream's saved maps, "
+            "so nothing shows these weights are upstream's"
+        )
+    if not report.held:
+        return (
+            f"witness: did not hold (worst {report.worst_max}/255 over {len(report.images)} of upstream's saved maps, "
+            f"at most {THRESHOLD}/255): these weights do not reproduce upstream's maps"
+        )
+    return None
+
+
+def witnessed(settings: ExportSettings, inputs: Inputs, model_bytes: bytes, reporter: Reporter) -> Inputs:
+    """Run the upstream witness on the ONNX; a build is "audited" only if every pin holds and so does the witness.
+
+    The witness checks behaviour, not bytes: it never makes a build audited whose pins do not hold.
+    """
+    from .witness import THRESHOLD, witness
+
+    with timed_step(reporter, "upstream witness") as detail:
+        report = witness(model_bytes, settings.upstream)
+        if report is None or not report.images:
+            detail.append("no test set with saved maps in the checkout: not measured")
+        else:
+            state = "held" if report.held else "DID NOT HOLD"
+            detail.append(f"{state}: {len(report.images)} images, worst {report.worst_max}/255 (at most {THRESHOLD})")
+    problem = witness_problem(report)
+    kind = inputs.build_kind
+    if kind == "audited" and problem is not None:
+        kind = "unpinned"
+        reporter.line(f"build: {describe_build(kind, (problem,))}")
+        if settings.require_audited and not settings.allow_unpinned:
+            raise UpstreamError(
+                f"{settings.upstream}: not the audited model ({problem}); refusing to release it "
+                "(--allow-unpinned releases it anyway, marked 'unpinned')"
+            )
+    elif kind == "audited":
+        reporter.line(f"build: {describe_build(kind, ())}")
+    return replace(inputs, build_kind=kind, witness=report, witness_problem=problem)
 
 
 def load_head(settings: ExportSettings, inputs: Inputs, reporter: Reporter) -> Any:
@@ -209,6 +263,13 @@ def run_export(settings: ExportSettings, reporter: Reporter = SILENT) -> ExportR
         detail.append(f"opset {OPSET}, {INPUT_NAME} -> {OUTPUT_NAME}, dynamic N/H/W")
     known = None if exported.example_output is None else (exported.example, exported.example_output)
     validation = validate_model(settings, model_bytes, head, str(settings.onnx_path), reporter, known)
+    inputs = witnessed(settings, inputs, model_bytes, reporter)
+    if inputs.build_kind != metadata["build_kind"]:
+        # The witness runs on the exported bytes; only the kind it decided is written again.
+        from .export import with_metadata
+
+        metadata = expected_metadata(settings, inputs)
+        model_bytes = with_metadata(model_bytes, metadata)
     with timed_step(reporter, "write") as detail:
         write_bytes_atomic(settings.onnx_path, model_bytes)
         detail.append(f"{settings.onnx_path} ({len(model_bytes):,} bytes)")

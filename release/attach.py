@@ -24,6 +24,7 @@ from sigstore.verify import Verifier
 from mirror import __version__
 from mirror.contract import (
     BUNDLE_SUFFIX,
+    EVALUATION_STATEMENT_NAME,
     MANIFEST_NAME,
     MODEL_ID,
     ONNX_NAME,
@@ -110,7 +111,10 @@ def release_assets(dist: Path) -> tuple[dict[str, Any], list[LocalAsset]]:
     partial release never offers an unsigned model."""
     manifest, onnx_sha256 = checked_manifest(dist)
     licences = licence_copies(manifest)
-    names = [name for name in carried(notice=manifest["upstream"]["notice_present"]) if name != ONNX_NAME]
+    # The promotion gate's evidence goes up where sign has signed it.
+    evaluated = (dist / EVALUATION_STATEMENT_NAME).is_file()
+    notice = manifest["upstream"]["notice_present"]
+    names = [name for name in carried(notice=notice, evaluation=evaluated) if name != ONNX_NAME]
     assets = []
     for name in [*names, ONNX_NAME]:
         path = dist / name

@@ -19,12 +19,22 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.verify import Verifier, policy
 
 from mirror.config import check_signer_template
-from mirror.contract import MANIFEST_NAME, METADATA_IN_MANIFEST, ONNX_NAME, PROVENANCE_NAME, carried, licence_names
+from mirror.contract import (
+    EVALUATION_NAME,
+    EVALUATION_STATEMENT_NAME,
+    MANIFEST_NAME,
+    METADATA_IN_MANIFEST,
+    ONNX_NAME,
+    PROVENANCE_NAME,
+    carried,
+    licence_names,
+)
 from mirror.errors import MirrorError, UsageError
 from mirror.hashing import sha256_file
 from mirror.metadata import read_metadata
 from mirror.settings import CHECKPOINT_PIN_KEY, UpstreamPin
 
+from . import evaluation
 from .assets import bundle_path, checked_manifest, licence_copies
 from .attestation import LOCAL_BUILDER, StatementError, disagreements, read_statement, statement_subjects
 from .bundles import IdentityRegexp, prehashed, read_bundle, signer_identity
@@ -151,6 +161,17 @@ def pin_disagreements(manifest: dict[str, Any], pins: UpstreamPin) -> list[str]:
     problems = []
     if manifest["build_kind"] != "audited":
         problems.append(f"build_kind is {manifest['build_kind']!r} (signed), the audited model is an 'audited' build")
+    witnessed = manifest.get("witness")
+    held = isinstance(witnessed, dict) and witnessed.get("held") is True
+    if manifest["build_kind"] == "audited" and not held:
+        problems.append("build_kind is 'audited' (signed), but the manifest records no upstream witness that held")
+    elif not held:
+        said = (
+            f"did not hold (worst {printable(witnessed.get('worst_max_diff'), 10)}/255, signed)"
+            if isinstance(witnessed, dict)
+            else "was not measured (the checkout held no test set)"
+        )
+        problems.append(f"the upstream witness {said}: nothing shows these weights are upstream's")
     if upstream["pin"]["source"] != "config":
         problems.append(f"upstream.pin.source is {upstream['pin']['source']!r} (signed), not the project's pins")
     if not upstream["pinned"]:
@@ -309,6 +330,45 @@ def _witness_reported(witnessed: dict[str, Any]) -> Check:
     return Check("upstream witness", f"WARNING: did not hold: {summary}", warning=True)
 
 
+def _evaluation_holds(
+    verifier: Verifier,
+    dist: Path,
+    expected: policy.VerificationPolicy,
+    manifest: dict[str, Any],
+    digests: dict[str, str],
+    required: bool,
+) -> Check:
+    """The signed evaluation: same signer, about this ONNX, and the report beside it is the one it names."""
+    path, report_path = dist / EVALUATION_STATEMENT_NAME, dist / EVALUATION_NAME
+    if not report_path.is_file():
+        raise VerificationFailed("evaluation", f"{report_path}: missing (the signed evaluation names it)")
+    try:
+        report = evaluation.read_report(report_path)
+        statement = evaluation.read_statement(*verifier.verify_dsse(read_bundle(path), expected))
+    except MirrorError as exc:
+        raise VerificationFailed("evaluation", str(exc)) from None
+    except (SigstoreError, requests.RequestException) as exc:
+        raise VerificationFailed("evaluation", f"{path.name} does not verify: {printable(exc, 240)}") from None
+    except StatementError as exc:
+        raise VerificationFailed("evaluation", f"{path.name}: {exc}") from None
+    onnx_sha256, manifest_sha256 = digests[ONNX_NAME], digests[MANIFEST_NAME]
+    if report.candidate_sha256 != onnx_sha256:
+        raise VerificationFailed(
+            "evaluation", f"{report_path.name} evaluated another ONNX (sha256 {report.candidate_sha256[:16]}…)"
+        )
+    if problems := evaluation.disagreements(statement, report, onnx_sha256, manifest, manifest_sha256):
+        raise VerificationFailed("evaluation", f"{path.name}: {problems[0]}")
+    baseline = report.baseline
+    against = f"against {printable(baseline['file'], 60)} ({baseline['sha256'][:12]})" if baseline else "no baseline"
+    passed, failed = evaluation.tests_of(report, manifest)
+    detail = f"{report.summary}; {against}; {len(passed)} tests passed, {len(failed)} failed"
+    if statement["predicate"]["result"] != evaluation.PASS:
+        if required:
+            raise VerificationFailed("evaluation", f"the signed evaluation did not pass: {detail}")
+        return Check("evaluation", f"WARNING: did not pass: {detail}", warning=True)
+    return Check("evaluation", f"pass: {detail}")
+
+
 def _skip_provenance(manifest: dict[str, Any]) -> Check:
     made_by = str(manifest["toolchain"]["u2netp_mirror"])
     if _version(made_by) >= _version(PROVENANCE_SINCE):
@@ -328,6 +388,7 @@ def verify_release(
     *,
     allow_unpinned: bool = False,
     provenance: bool = True,
+    require_evaluation: bool = False,
     on_check: Callable[[Check], None] = lambda check: None,
     known_sha256: Mapping[str, str] | None = None,
 ) -> list[Check]:
@@ -335,7 +396,9 @@ def verify_release(
 
     ``pins`` are the audited pins to hold the manifest to; ``allow_unpinned`` turns a mismatch
     into a warning (a ``Check`` with ``warning=True``) instead of a failure.  ``provenance=False``
-    skips the signed provenance, for releases older than it only.  ``on_check`` sees each check
+    skips the signed provenance, for releases older than it only.  A signed evaluation is checked
+    where the release carries one; ``require_evaluation`` fails a release without one, or whose
+    evaluation did not pass.  ``on_check`` sees each check
     as it passes, so a caller can show progress.  ``known_sha256`` (name -> sha256) saves
     hashing files the caller has just hashed.
     """
@@ -373,4 +436,12 @@ def verify_release(
         record(Check("provenance", detail))
     else:
         record(_skip_provenance(manifest))
+    if (dist / EVALUATION_STATEMENT_NAME).is_file():
+        record(_evaluation_holds(verifier, dist, identity_policy, manifest, digests, require_evaluation))
+    elif require_evaluation:
+        raise VerificationFailed(
+            "evaluation", "the release carries no signed evaluation, and --require-evaluation demands one"
+        )
+    else:
+        record(Check("evaluation", "none in this release (--require-evaluation demands one)"))
     return passed

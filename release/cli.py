@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         help="do not require the signed provenance statement (only for releases made before u2netp-mirror 0.2.0)",
     )
     trust.add_argument(
+        "--require-evaluation",
+        action="store_true",
+        help="fail unless the release carries a signed evaluation that passed the promotion gate "
+        "(without it, one is checked where present)",
+    )
+    trust.add_argument(
         "--allow-unpinned",
         action="store_true",
         help="accept a release that is not the audited model (a demo or unpinned build), with a warning",
@@ -149,6 +155,7 @@ def _settings(args: argparse.Namespace):  # -> VerifySettings
         pins=_pins(args.pins),
         allow_unpinned=args.allow_unpinned,
         provenance=not args.no_provenance,
+        require_evaluation=args.require_evaluation,
         timeout=args.timeout,
     )
 

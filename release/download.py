@@ -3,8 +3,9 @@
 dist only ever holds verified releases:
 
 * Only the files the release contract names are downloaded: the ONNX, the manifest, their
-  bundles, the signed provenance (unless ``--no-provenance``), and the licence copies the
-  manifest names (its signature is checked before anything moves).  Anything else the release
+  bundles, the signed provenance (unless ``--no-provenance``), the signed evaluation and its
+  report where the release has them, and the licence copies the manifest names (its
+  signature is checked before anything moves).  Anything else the release
   carries, an unsigned ``NOTICE`` included, stays on the server and is reported.
 * Each download is checked against the size and digest the API announced, and the signed
   documents against a size fit for their kind (a bundle is kilobytes) before they are fetched.
@@ -24,7 +25,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from mirror.contract import ALL_NAMES, MANIFEST_NAME, MAX_DOCUMENT_BYTES, ONNX_NAME, PROVENANCE_NAME, SIGNED_DOCUMENTS
+from mirror.contract import (
+    ALL_NAMES,
+    EVALUATION_DOCUMENTS,
+    EVALUATION_STATEMENT_NAME,
+    MANIFEST_NAME,
+    MAX_DOCUMENT_BYTES,
+    ONNX_NAME,
+    PROVENANCE_NAME,
+    SIGNED_DOCUMENTS,
+)
 from mirror.errors import OutputError, RemoteError
 from mirror.jsonio import StrictJSONError, loads_strict
 from mirror.reporting import SILENT, Reporter
@@ -70,6 +80,8 @@ def download_release(
     documents = {name: cap for name, cap in SIGNED_DOCUMENTS.items() if provenance or name != PROVENANCE_NAME}
     if missing := [name for name in [ONNX_NAME, *documents] if name not in assets]:
         raise RemoteError(f"release {target.tag} of {target.repo} lacks {', '.join(missing)}")
+    if EVALUATION_STATEMENT_NAME in assets:  # the signed evaluation, and the report it names (verify checks both)
+        documents.update({name: cap for name, cap in EVALUATION_DOCUMENTS.items() if name in assets})
     for name, cap in documents.items():  # every size first: a hostile one stops the run before any download
         _within(assets[name], cap)
     # The name each file is written under is ours (the release contract), never the server's.

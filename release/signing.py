@@ -1,7 +1,8 @@
 """``sign``: keyless Sigstore signatures for the ONNX and the manifest, and the signed provenance.
 
 Three bundles: one per file (the ONNX, the manifest) and one DSSE envelope holding the in-toto
-statement over the release (``attestation.py``).  Before any request to Fulcio the identity
+statement over the release (``attestation.py``); a fourth, the signed evaluation
+(``evaluation.py``), when the release carries the promotion gate's report.  Before any request to Fulcio the identity
 token is held to the signer ``verify`` will demand for this release: signing with the wrong
 identity (the browser flow makes that easy, sigstore-python#567) fails here, not at the
 operator's.  Every new bundle is verified before it is written; a bundle that still verifies
@@ -22,11 +23,12 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.sign import SigningContext
 from sigstore.verify import Verifier, policy
 
-from mirror.atomic import write_bytes_atomic
-from mirror.contract import MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME
-from mirror.errors import MirrorError
+from mirror.atomic import write_bytes_atomic, write_files_atomic
+from mirror.contract import EVALUATION_NAME, EVALUATION_STATEMENT_NAME, MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME
+from mirror.errors import InputError, MirrorError
 from mirror.hashing import sha256_file
 
+from . import evaluation
 from .assets import bundle_path, checked_manifest, licence_copies
 from .attestation import StatementError, build_statement, read_statement, subjects_of
 from .bundles import SignerIdentity, log_index, prehashed, read_bundle, serves_as_ours, signer_identity
@@ -84,12 +86,17 @@ def _refuse_unexpected_signer(token_identity: SignerIdentity, expected: Expected
         )
 
 
+# A statement to sign, where its bundle goes, and how a verified envelope is read back.
+_Statement = tuple[Any, str, Any]
+
+
 def _sign_pending(
     signer: Any,
     verifier: Verifier,
     dist: Path,
     pending: dict[str, str],
-    statement: Any | None,
+    statements: list[_Statement],
+    evaluation_report: evaluation.EvaluationReport | None,
 ) -> list[SignedFile]:
     results = []
     for name, digest in pending.items():
@@ -100,14 +107,59 @@ def _sign_pending(
         verifier.verify_artifact(prehashed(digest), signed, policy.Identity(identity=who.identity, issuer=who.issuer))
         write_bytes_atomic(bundle_path(path), signed.to_json().encode("utf-8"))
         results.append(SignedFile(path, bundle_path(path), who, log_index(signed), kept=False))
-    if statement is not None:
+    for statement, name, reader in statements:
         signed = signer.sign_dsse(statement)
         who = signer_identity(signed.signing_certificate)
-        read_statement(*verifier.verify_dsse(signed, policy.Identity(identity=who.identity, issuer=who.issuer)))
-        path = dist / PROVENANCE_NAME
-        write_bytes_atomic(path, signed.to_json().encode("utf-8"))
+        reader(*verifier.verify_dsse(signed, policy.Identity(identity=who.identity, issuer=who.issuer)))
+        path = dist / name
+        files = {path: signed.to_json().encode("utf-8")}
+        if name == EVALUATION_STATEMENT_NAME and evaluation_report is not None:
+            # The report and the statement naming its sha256 arrive together, or neither does.
+            files[dist / EVALUATION_NAME] = evaluation_report.data
+        write_files_atomic(files)
         results.append(SignedFile(path, path, who, log_index(signed), kept=False))
     return results
+
+
+def _evaluation_report(dist: Path, given: Path | None, onnx_sha256: str) -> evaluation.EvaluationReport | None:
+    """The promotion gate's report to sign: ``given``, or the one dist already carries; None without either."""
+    path = given if given is not None else dist / EVALUATION_NAME
+    if given is None and not path.is_file():
+        return None
+    try:
+        report = evaluation.read_report(path)
+    except InputError as exc:
+        raise SigningError(f"refusing to sign: {exc}") from None
+    if report.candidate_sha256 != onnx_sha256:
+        raise SigningError(
+            f"refusing to sign: {path} evaluated an ONNX with sha256 {report.candidate_sha256[:16]}…, not "
+            f"{dist / ONNX_NAME} ({onnx_sha256[:16]}…); run `invoke evaluate` on the ONNX in dist"
+        )
+    if not report.promoted:
+        raise SigningError(f"refusing to sign: {path}: the gate did not promote this ONNX ({report.summary})")
+    return report
+
+
+def _evaluation_current(
+    verifier: Verifier,
+    dist: Path,
+    report: evaluation.EvaluationReport,
+    digests: dict[str, str],
+    manifest: dict[str, Any],
+    signer: Any,
+) -> bool:
+    """dist's signed evaluation is kept if it verifies for this signer and says what ``report`` says."""
+    path = dist / EVALUATION_STATEMENT_NAME
+    if not path.is_file() or not (dist / EVALUATION_NAME).is_file():
+        return False
+    try:
+        statement = evaluation.read_statement(*verifier.verify_dsse(read_bundle(path), signer))
+    except (MirrorError, SigstoreError, StatementError, requests.RequestException):
+        return False
+    on_disk = sha256_file(dist / EVALUATION_NAME) == report.sha256
+    return on_disk and not evaluation.disagreements(
+        statement, report, digests[ONNX_NAME], manifest, digests[MANIFEST_NAME]
+    )
 
 
 def sign_release(
@@ -118,14 +170,19 @@ def sign_release(
     expected: ExpectedSigner,
     manifest_sha256: str | None = None,
     environ: Mapping[str, str] = os.environ,
+    evaluation_report: Path | None = None,
 ) -> list[SignedFile]:
-    """Sign dist's ONNX and manifest and the provenance statement over the release files.
+    """Sign dist's ONNX and manifest, the provenance statement over the release files, and the
+    evaluation: ``evaluation_report`` (an evaluation.json of dist's ONNX whose gate promoted it,
+    copied into dist beside its statement) or the report dist already carries.
 
     Refuses before asking for a token if dist is not consistent (the ONNX and the licence copies
-    are the ones the manifest describes; the manifest has ``manifest_sha256`` when given), and
-    before any request to Fulcio if the token's identity is not one ``expected`` admits.
+    are the ones the manifest describes; the manifest has ``manifest_sha256`` when given; the
+    evaluation is of this ONNX and promoted it), and before any request to Fulcio if the token's
+    identity is not one ``expected`` admits.
     """
     manifest, digests = _checked_dist(dist, manifest_sha256)
+    report = _evaluation_report(dist, evaluation_report, digests[ONNX_NAME])
     token = resolve_identity_token(identity_token, instance)
     wanted = SignerIdentity(certificate_identity(token), token.issuer)
     _refuse_unexpected_signer(wanted, expected)
@@ -143,15 +200,27 @@ def sign_release(
         else:
             pending[name] = digest
     provenance = dist / PROVENANCE_NAME
-    statement = None
+    statements: list[_Statement] = []
     if _current(verifier, provenance, digests, subjects, same_signer):
         results.append(SignedFile(provenance, provenance, wanted, log_index(read_bundle(provenance)), kept=True))
     else:
-        statement = build_statement(manifest, digests[MANIFEST_NAME], environ)
-    if pending or statement is not None:
+        statements.append((build_statement(manifest, digests[MANIFEST_NAME], environ), PROVENANCE_NAME, read_statement))
+    if report is not None:
+        signed_evaluation = dist / EVALUATION_STATEMENT_NAME
+        if _evaluation_current(verifier, dist, report, digests, manifest, same_signer):
+            kept = SignedFile(
+                signed_evaluation, signed_evaluation, wanted, log_index(read_bundle(signed_evaluation)), True
+            )
+            results.append(kept)
+        else:
+            statement = evaluation.build_statement(
+                report, digests[ONNX_NAME], manifest, digests[MANIFEST_NAME], environ
+            )
+            statements.append((statement, EVALUATION_STATEMENT_NAME, evaluation.read_statement))
+    if pending or statements:
         try:
             with SigningContext.from_trust_config(trust).signer(token, cache=True) as signer:
-                results += _sign_pending(signer, verifier, dist, pending, statement)
+                results += _sign_pending(signer, verifier, dist, pending, statements, report)
         except FulcioClientError as exc:
             raise SigningError(
                 f"Fulcio ({instance.label}) refused to certify the identity {wanted.identity} from issuer "

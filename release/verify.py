@@ -31,6 +31,8 @@ class VerifySettings:
     allow_unpinned: bool = False
     # False only for releases made before the signed provenance (u2netp-mirror 0.2.0).
     provenance: bool = True
+    # Fail a release without a signed evaluation that passed the promotion gate.
+    require_evaluation: bool = False
     # Download this release into dist first (through a staging directory); None: check dist as it is.
     target: ReleaseTarget | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -53,6 +55,7 @@ class VerifySettings:
         pins: UpstreamPin | None = None,
         allow_unpinned: bool = False,
         provenance: bool = True,
+        require_evaluation: bool = False,
         timeout: float | None = None,
     ) -> VerifySettings:
         """From the ``u2netp`` config, the options winning (twine-style: one settings object for
@@ -80,6 +83,7 @@ class VerifySettings:
             pins=pins or UpstreamPin.from_config(config["pin"]),
             allow_unpinned=allow_unpinned,
             provenance=provenance,
+            require_evaluation=require_evaluation,
             target=target,
             retry=RetryPolicy.from_config(config["github"], timeout),
         )
@@ -90,8 +94,8 @@ def show_check(check: Check) -> str:
 
 
 def verdict(checks: list[Check]) -> str:
-    if any(check.warning for check in checks):
-        return "passed, WITH WARNINGS: not the audited model"
+    if warned := [check.name for check in checks if check.warning]:
+        return f"passed, WITH WARNINGS ({', '.join(warned)}): not the audited, promoted model"
     return "all checks passed"
 
 
@@ -107,6 +111,7 @@ def run_verify(settings: VerifySettings, reporter: Reporter) -> list[Check]:
             settings.pins,
             allow_unpinned=settings.allow_unpinned,
             provenance=settings.provenance,
+            require_evaluation=settings.require_evaluation,
             on_check=lambda passed: reporter.line(show_check(passed)),
         )
 

@@ -24,6 +24,8 @@ MANIFEST_BUNDLE = "u2netp_mirror_v1.manifest.json.sigstore.json"
 PROVENANCE = "u2netp_mirror_v1.provenance.sigstore.json"
 LICENCE = "u2netp_mirror_v1.LICENSE"
 NOTICE = "u2netp_mirror_v1.NOTICE"
+EVALUATION = "u2netp_mirror_v1.evaluation.json"
+EVALUATION_BUNDLE = "u2netp_mirror_v1.evaluation.sigstore.json"
 
 
 def audited_pins(fixture: Fixture) -> UpstreamPin:

@@ -6,21 +6,45 @@ breaking change that must show up here, not slip through a refactor."""
 from __future__ import annotations
 
 from mirror import contract
-from tests.helpers import LICENCE, MANIFEST, MANIFEST_BUNDLE, MODEL_ID, NOTICE, ONNX, ONNX_BUNDLE, PROVENANCE
+from tests.helpers import (
+    EVALUATION,
+    EVALUATION_BUNDLE,
+    LICENCE,
+    MANIFEST,
+    MANIFEST_BUNDLE,
+    MODEL_ID,
+    NOTICE,
+    ONNX,
+    ONNX_BUNDLE,
+    PROVENANCE,
+)
 
 
 def test_the_file_names_are_the_public_ones():
     assert contract.MODEL_ID == MODEL_ID
-    assert contract.ALL_NAMES == (ONNX, MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, LICENCE, NOTICE)
+    assert contract.ALL_NAMES == (
+        ONNX,
+        MANIFEST,
+        ONNX_BUNDLE,
+        MANIFEST_BUNDLE,
+        PROVENANCE,
+        LICENCE,
+        NOTICE,
+        EVALUATION,
+        EVALUATION_BUNDLE,
+    )
     assert contract.SIGNED_NAMES == (ONNX, MANIFEST)
-    assert contract.OUTPUTS_OF_AN_EXPORT == (MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE)
+    outputs = (MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, EVALUATION, EVALUATION_BUNDLE)
+    assert outputs == contract.OUTPUTS_OF_AN_EXPORT
     assert set(contract.SIGNED_DOCUMENTS) == {MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE}
+    assert set(contract.EVALUATION_DOCUMENTS) == {EVALUATION, EVALUATION_BUNDLE}
 
 
 def test_what_a_release_carries():
     assert contract.carried(notice=False) == (ONNX, MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, LICENCE)
     assert contract.carried(notice=True)[-1] == NOTICE
     assert PROVENANCE not in contract.carried(notice=False, provenance=False)
+    assert contract.carried(notice=False, evaluation=True)[-2:] == (EVALUATION, EVALUATION_BUNDLE)
     assert contract.licence_names() == (LICENCE, NOTICE)
     subjects = [file.name for file in contract.RELEASE_FILES if file.subject]
     assert subjects == [ONNX, MANIFEST, LICENCE, NOTICE]

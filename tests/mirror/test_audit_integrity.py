@@ -49,7 +49,9 @@ def test_every_pin_holding_is_an_audited_build(checkout, tmp_path):
     written = run_manifest(settings, reporter=Lines(lines.append), export=run_export(settings, Lines(lines.append)))
     assert written.document["build_kind"] == "audited"
     assert written.document["upstream"]["pin_problems"] == []
-    assert "build: audited (commit, module, licence and checkpoint all match their pins)" in lines
+    assert (
+        "build: audited (commit, module, licence and checkpoint match their pins; the upstream witness held)" in lines
+    )
 
 
 def test_release_stops_an_unpinned_build_at_the_audit(checkout, tmp_path):

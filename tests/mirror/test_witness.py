@@ -1,69 +1,81 @@
-"""The upstream witness: an export reproduces upstream's saved maps, a perturbed checkpoint's does not.
+"""The upstream witness: an export reproduces upstream's saved maps, a perturbed checkpoint's does not,
+and only a build whose witness held is "audited".
 
-The fixture upstream's "published maps" are made here from the fixture's own weights, with the
-witness's own replica of upstream's test-time processing, as upstream's u2net_test.py made its
-maps from the real weights.
+The fixture upstream commits a test set whose "published maps" its own weights made in torch
+(``mirror.fixture.write_test_set``), as upstream's u2net_test.py made its maps from the real weights.
 """
 
 from __future__ import annotations
 
+import io
+import json
+
 import numpy as np
-import onnxruntime
 import pytest
 from PIL import Image
 
-from mirror.fixture import write_checkpoint
+from mirror.errors import UpstreamError
+from mirror.fixture import TEST_PHOTOS, build_fixture, write_checkpoint
+from mirror.manifest_step import run_manifest
 from mirror.pipeline import run_export
-from mirror.witness import IMAGES, MAPS, network_input, read_image, saved_map, witness
-from tests.evaluation.conftest import scene
+from mirror.witness import MAPS, witness
 from tests.helpers import MANIFEST, ONNX, run_cli, settings_for
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def published(checkout, exported_dist):
-    """The fixture checkout with a test set and the maps its genuine weights give (PNG and JPEG photos)."""
-    images, maps = checkout.root / IMAGES, checkout.root / MAPS
-    images.mkdir(parents=True)
-    maps.mkdir(parents=True)
-    for seed, name in ((1, "one.png"), (2, "two.jpg"), (3, "three.png")):
-        photo, _ = scene(seed, height=150, width=210)
-        photo.save(images / name, quality=90)
-    session = onnxruntime.InferenceSession(str(exported_dist / ONNX), providers=["CPUExecutionProvider"])
-    for photo in sorted(images.iterdir()):
-        image = read_image(photo)
-        (output,) = session.run(None, {session.get_inputs()[0].name: network_input(image)})
-        Image.fromarray(saved_map(output[:, 0], image.shape[0], image.shape[1])).save(maps / f"{photo.stem}.png")
-    return checkout
-
-
-def test_the_genuine_weights_reproduce_the_published_maps(published, exported_dist):
-    report = witness((exported_dist / ONNX).read_bytes(), published.root)
+def test_the_genuine_weights_reproduce_the_published_maps(pristine, exported_dist):
+    report = witness((exported_dist / ONNX).read_bytes(), pristine.root)
     assert report is not None and report.held
-    assert [image.image for image in report.images] == ["one.png", "three.png", "two.jpg"]
+    assert [image.image for image in report.images] == sorted(name for name, _ in TEST_PHOTOS)
     assert report.worst_max <= 1 and report.as_dict()["threshold"] == 1
     assert report.decoder.startswith("IJG libjpeg 9d")
 
 
-def test_a_perturbed_checkpoint_misses_the_witness(published, tmp_path):
+def test_an_audited_build_records_the_witness_that_held(exported_dist):
+    manifest = json.loads((exported_dist / MANIFEST).read_text())
+    assert manifest["build_kind"] == "audited"
+    assert manifest["witness"]["held"] is True and manifest["witness"]["images_compared"] == len(TEST_PHOTOS)
+
+
+def test_a_perturbed_checkpoint_is_not_audited_whatever_its_pin(checkout, tmp_path):
     other = tmp_path / "perturbed.pth"
-    write_checkpoint(published.root, other, seed=7)  # the same network, other weights
-    settings = settings_for(published, tmp_path / "dist", checkpoint=other)
-    run_export(settings)
-    report = witness(settings.onnx_path.read_bytes(), published.root)
+    write_checkpoint(checkout.root, other, seed=7)  # the same network, other weights
+    settings = settings_for(checkout, tmp_path / "dist", checkpoint=other)  # and its sha256 pinned
+    exported = run_export(settings)
+    report = exported.inputs.witness
     assert report is not None and not report.held
     assert all(image.max_diff >= 3 for image in report.images), report.images
+    assert exported.inputs.build_kind == "unpinned" and exported.metadata["build_kind"] == "unpinned"
+    assert exported.inputs.pin_problems == () and "witness: did not hold" in (exported.inputs.witness_problem or "")
+    document = run_manifest(settings, export=exported).document
+    assert document["build_kind"] == "unpinned" and document["witness"]["held"] is False
+    assert document["upstream"]["pinned"] is True  # every pin held: the witness alone decided
+    # The manifest step on its own reaches the same verdict from the ONNX in dist.
+    assert run_manifest(settings).document == document
+    # And a release refuses it before writing anything.
+    release = settings_for(checkout, tmp_path / "release", checkpoint=other, require_audited=True)
+    with pytest.raises(UpstreamError, match="witness: did not hold"):
+        run_export(release)
+    assert not release.dist.exists() or not any(release.dist.iterdir())
 
 
-def test_the_task_exits_by_the_verdict(published, exported_dist, tmp_path):
-    held = run_cli("witness", "--upstream", str(published.root), "--onnx", str(exported_dist / ONNX), cwd=tmp_path)
+def test_a_checkout_without_a_test_set_is_not_audited(tmp_path):
+    bare = build_fixture(tmp_path / "U-2-Net", test_set=False)
+    settings = settings_for(bare, tmp_path / "dist")
+    exported = run_export(settings)
+    assert exported.inputs.pin_problems == () and exported.inputs.build_kind == "unpinned"
+    assert "no test set" in (exported.inputs.witness_problem or "")
+    assert "witness" not in run_manifest(settings, export=exported).document
+
+
+def test_the_task_exits_by_the_verdict(checkout, exported_dist, tmp_path):
+    held = run_cli("witness", "--upstream", str(checkout.root), "--onnx", str(exported_dist / ONNX), cwd=tmp_path)
     assert held.returncode == 0, held.stdout + held.stderr
     assert "witness: held: 3 images, worst" in held.stdout
-    (published.root / MAPS / "one.png").write_bytes(
-        _inverted(published.root / MAPS / "one.png")
-    )  # another map than the genuine weights give
-    missed = run_cli("witness", "--upstream", str(published.root), "--onnx", str(exported_dist / ONNX), cwd=tmp_path)
+    first = checkout.root / MAPS / f"{TEST_PHOTOS[0][0].rsplit('.', 1)[0]}.png"
+    first.write_bytes(_inverted(first))  # another map than the genuine weights give
+    missed = run_cli("witness", "--upstream", str(checkout.root), "--onnx", str(exported_dist / ONNX), cwd=tmp_path)
     assert missed.returncode == 1 and "witness: DID NOT HOLD" in missed.stdout
     empty = tmp_path / "no-test-set"
     empty.mkdir()
@@ -72,32 +84,8 @@ def test_the_task_exits_by_the_verdict(published, exported_dist, tmp_path):
 
 
 def _inverted(path) -> bytes:
-    import io
-
     with Image.open(path) as opened:
         pixels = 255 - np.asarray(opened.convert("L"))
     buffer = io.BytesIO()
     Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def test_the_manifest_records_the_witness_and_so_signs_it(published, tmp_path):
-    import json
-
-    from mirror.manifest_step import run_manifest
-
-    settings = settings_for(published, tmp_path / "dist")
-    written = run_manifest(settings, export=run_export(settings))
-    witnessed = json.loads(settings.manifest_path.read_text())["witness"]
-    assert witnessed == written.document["witness"]
-    assert witnessed["held"] is True and witnessed["images_compared"] == 3 and witnessed["threshold"] == 1
-    other = tmp_path / "perturbed.pth"
-    write_checkpoint(published.root, other, seed=7)
-    perturbed = settings_for(published, tmp_path / "perturbed", checkpoint=other)
-    assert run_manifest(perturbed, export=run_export(perturbed)).document["witness"]["held"] is False
-
-
-def test_a_checkout_without_a_test_set_records_no_witness(exported_dist):
-    import json
-
-    assert "witness" not in json.loads((exported_dist / MANIFEST).read_text())

@@ -316,24 +316,35 @@ def test_an_interrupted_demo_stops_cleans_up_and_says_so(tmp_path, sent, code):
 @pytest.mark.parametrize("held", [True, False])
 def test_verify_reports_the_upstream_witness_the_manifest_signs(tmp_path, instance, sigstore_stack, held):
     from release.signing import sign_release
-    from tests.release.synthetic import PINS, write_release
+    from tests.release.synthetic import HELD_WITNESS, PINS, write_release
 
-    witnessed = {
-        "images_compared": 18,
-        "worst_max_diff": 1 if held else 9,
-        "worst_mean_diff": 0.03,
-        "threshold": 1,
-        "reason": "genuine weights reproduce upstream's maps within 1/255",
-        "decoder": "IJG libjpeg 9d",
-        "held": held,
-        "per_image": [
-            {"image": "a.png", "max_diff": 1 if held else 9, "mean_diff": 0.03, "over_1": 0.0, "over_2": 0.0}
-        ],
-    }
+    witnessed = dict(HELD_WITNESS)
+    if not held:
+        witnessed.update(worst_max_diff=9, held=False)
     dist = tmp_path / "dist"
-    write_release(dist, witness=witnessed)
+    # A witness that did not hold makes the build "unpinned", so verify needs --allow-unpinned for it.
+    write_release(dist, witness=witnessed, build_kind="audited" if held else "unpinned")
     sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
-    checks = {check.name: check for check in verify_release(dist, signer_for(), instance, PINS)}
+    checks = {
+        check.name: check for check in verify_release(dist, signer_for(), instance, PINS, allow_unpinned=not held)
+    }
     reported = checks["upstream witness"]
     assert reported.warning is not held
     assert ("held: 18 of upstream's saved maps, worst 1/255" if held else "did not hold: 18 of") in reported.detail
+
+
+@pytest.mark.parametrize("witnessed", ["missing", "did not hold"])
+def test_an_audited_build_without_a_witness_that_held_is_refused(tmp_path, instance, sigstore_stack, witnessed):
+    from release.signing import sign_release
+    from tests.release.synthetic import HELD_WITNESS, PINS, write_release
+
+    dist = tmp_path / "dist"
+    # A manifest that says "audited" though no witness held: not what the manifest step writes.
+    write_release(dist, witness={} if witnessed == "missing" else {**HELD_WITNESS, "held": False})
+    if witnessed == "missing":
+        document = json.loads((dist / MANIFEST).read_text())
+        del document["witness"]
+        (dist / MANIFEST).write_text(json.dumps(document))
+    sign_release(dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
+    with pytest.raises(VerificationFailed, match="records no upstream witness that held"):
+        verify_release(dist, signer_for(), instance, PINS)

@@ -165,15 +165,15 @@ def test_leftover_starter_assets_are_removed_first(github, signed, instance):
 
 
 def _other_signed_dist(tmp_path, pristine, instance, sigstore_stack):
-    """The same fixture exported from another checkpoint: other ONNX, other manifest."""
-    from mirror.fixture import write_checkpoint
+    """An audited build of another fixture (other weights, and upstream maps they reproduce): other
+    ONNX, other manifest."""
+    from mirror.fixture import build_fixture
     from mirror.manifest_step import run_manifest
     from mirror.pipeline import run_export
     from tests.helpers import settings_for
 
-    checkpoint = tmp_path / "other.pth"
-    write_checkpoint(pristine.root, checkpoint, seed=5)
-    settings = settings_for(pristine, tmp_path / "other-dist", checkpoint=checkpoint)
+    other = build_fixture(tmp_path / "other-upstream" / "U-2-Net", seed=5)
+    settings = settings_for(other, tmp_path / "other-dist")
     run_manifest(settings, export=run_export(settings))
     sign_release(settings.dist, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
     return settings.dist

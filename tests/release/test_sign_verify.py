@@ -48,11 +48,13 @@ def test_sign_then_verify_round_trip(dist, instance, sigstore_stack, pins):
         f"{ONNX} signature",
         f"{MANIFEST} signature",
         "manifest schema",
+        "upstream witness",
         "onnx sha256",
         "onnx metadata",
         "audited pins",
         "licence files",
         "provenance",
+        "evaluation",
     ]
 
 

@@ -370,7 +370,10 @@ def test_a_demo_build_is_refused_by_attach_and_flagged_by_verify(
     assert tree(workspace.dist) == {}
     lenient = verify_download(workspace, github, trust_config, pristine, "--allow-unpinned")
     assert lenient.returncode == 0, lenient.stderr
-    assert "WARN  audited pins" in lenient.stdout and "WITH WARNINGS: not the audited model" in lenient.stdout
+    assert (
+        "WARN  audited pins" in lenient.stdout
+        and "WITH WARNINGS (audited pins): not the audited, promoted model" in lenient.stdout
+    )
 
 
 def test_a_lost_publish_race_converges_on_the_winner(github, signed, instance, pins):
