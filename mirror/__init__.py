@@ -5,4 +5,4 @@ need torch (``mirror.model``, ``mirror.export``, ``mirror.validate``) are
 imported only by the code paths that use them.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

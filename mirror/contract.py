@@ -16,6 +16,8 @@ MANIFEST_NAME = f"{MODEL_ID}.manifest.json"
 BUNDLE_SUFFIX = ".sigstore.json"
 # The signed in-toto statement (SLSA provenance) over the release files.
 PROVENANCE_NAME = f"{MODEL_ID}.provenance{BUNDLE_SUFFIX}"
+# The OpenSSF model-signing signature (a DSSE bundle) over every other file of the release.
+OMS_NAME = f"{MODEL_ID}.oms{BUNDLE_SUFFIX}"
 # The promotion gate's evidence, in a release that carries it: evaluate's report (evaluation.json,
 # as the candidate's evaluation wrote it) and the signed in-toto test-result statement whose
 # subject is the ONNX and whose configuration names the report's sha256.
@@ -45,6 +47,7 @@ class Role(Enum):
     PROVENANCE = "provenance"  # the signed in-toto statement over the release
     LICENCE = "licence"  # upstream's LICENSE (always) and NOTICE (when upstream has one)
     EVALUATION = "evaluation"  # the promotion gate's report and its signed statement (when the release has them)
+    MODEL_SIGNATURE = "model signature"  # OpenSSF model signing over the release directory, signed last
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,15 @@ RELEASE_FILES: tuple[ReleaseFile, ...] = (
         made_stale_by_export=True,
         max_bytes=MAX_DOCUMENT_BYTES,
     ),
+    ReleaseFile(
+        OMS_NAME,
+        Role.MODEL_SIGNATURE,
+        signed=False,
+        required=True,
+        subject=False,
+        made_stale_by_export=True,
+        max_bytes=MAX_DOCUMENT_BYTES,
+    ),
 )
 
 ALL_NAMES: tuple[str, ...] = tuple(file.name for file in RELEASE_FILES)
@@ -153,13 +165,13 @@ def licence_names() -> tuple[str, ...]:
 
 def carried(*, notice: bool, provenance: bool = True, evaluation: bool = False) -> tuple[str, ...]:
     """The names of the files one release carries: every required file, the NOTICE copy when
-    upstream has one (``notice``), no statement for releases made before it (``provenance``),
-    and the evaluation's report and statement when it has them (``evaluation``)."""
+    upstream has one (``notice``), no statements over the release for releases made before them
+    (``provenance``), and the evaluation's report and statement when it has them (``evaluation``)."""
     return tuple(
         file.name
         for file in RELEASE_FILES
         if (file.required or (file.role is Role.LICENCE and notice) or (file.role is Role.EVALUATION and evaluation))
-        and (provenance or file.role is not Role.PROVENANCE)
+        and (provenance or file.role not in (Role.PROVENANCE, Role.MODEL_SIGNATURE))
     )
 
 

@@ -24,6 +24,7 @@ from mirror.contract import (
     EVALUATION_STATEMENT_NAME,
     MANIFEST_NAME,
     METADATA_IN_MANIFEST,
+    OMS_NAME,
     ONNX_NAME,
     PROVENANCE_NAME,
     carried,
@@ -34,7 +35,7 @@ from mirror.hashing import sha256_file
 from mirror.metadata import read_metadata
 from mirror.settings import CHECKPOINT_PIN_KEY, UpstreamPin
 
-from . import evaluation
+from . import evaluation, oms
 from .assets import bundle_path, checked_manifest, licence_copies
 from .attestation import LOCAL_BUILDER, StatementError, disagreements, read_statement, statement_subjects
 from .bundles import IdentityRegexp, prehashed, read_bundle, signer_identity
@@ -223,7 +224,9 @@ def _files_present(dist: Path, provenance: bool) -> str:
                 else ""
             )
             raise VerificationFailed("files present", f"{dist / name}: missing{hint}")
-    return "ONNX, manifest, their Sigstore bundles" + (" and the signed provenance" if provenance else "")
+    return "ONNX, manifest, their Sigstore bundles" + (
+        ", the signed provenance and the model signature" if provenance else ""
+    )
 
 
 def _metadata_agrees(onnx_path: Path, manifest: dict[str, Any]) -> str:
@@ -369,6 +372,36 @@ def _evaluation_holds(
     return Check("evaluation", f"pass: {detail}")
 
 
+def _model_signature_holds(
+    verifier: Verifier,
+    dist: Path,
+    expected: policy.VerificationPolicy,
+    manifest: dict[str, Any],
+    sha256_of: Callable[[Path], str],
+) -> str:
+    """The OpenSSF model-signing signature: same signer, and it names exactly the release's files with their sha256."""
+    path = dist / OMS_NAME
+    try:
+        signed = oms.read_statement(*verifier.verify_dsse(read_bundle(path), expected))
+    except MirrorError as exc:
+        raise VerificationFailed("model signature", str(exc)) from None
+    except (SigstoreError, requests.RequestException) as exc:
+        raise VerificationFailed("model signature", f"{path.name} does not verify: {printable(exc, 240)}") from None
+    except StatementError as exc:
+        raise VerificationFailed("model signature", f"{path.name}: {exc}") from None
+    evaluated = (dist / EVALUATION_STATEMENT_NAME).is_file()
+    names = [n for n in carried(notice=manifest["upstream"]["notice_present"], evaluation=evaluated) if n != OMS_NAME]
+    if sorted(signed) != sorted(names):
+        raise VerificationFailed(
+            "model signature",
+            f"{path.name} names {printable(sorted(signed), 200)}, the release carries {sorted(names)}",
+        )
+    for name in names:
+        if sha256_of(dist / name) != signed[name]:
+            raise VerificationFailed("model signature", f"{name}: not the file {path.name} signs")
+    return f"OpenSSF model signing v1.0 over {len(names)} files, same signer"
+
+
 def _skip_provenance(manifest: dict[str, Any]) -> Check:
     made_by = str(manifest["toolchain"]["u2netp_mirror"])
     if _version(made_by) >= _version(PROVENANCE_SINCE):
@@ -444,4 +477,6 @@ def verify_release(
         )
     else:
         record(Check("evaluation", "none in this release (--require-evaluation demands one)"))
+    if provenance:
+        record(Check("model signature", _model_signature_holds(verifier, dist, identity_policy, manifest, sha256_of)))
     return passed

@@ -1,8 +1,9 @@
 """``sign``: keyless Sigstore signatures for the ONNX and the manifest, and the signed provenance.
 
 Three bundles: one per file (the ONNX, the manifest) and one DSSE envelope holding the in-toto
-statement over the release (``attestation.py``); a fourth, the signed evaluation
-(``evaluation.py``), when the release carries the promotion gate's report.  Before any request to Fulcio the identity
+statement over the release (``attestation.py``); the signed evaluation (``evaluation.py``) when
+the release carries the promotion gate's report; and, last, the OpenSSF model-signing signature
+over every other file (``oms.py``).  Before any request to Fulcio the identity
 token is held to the signer ``verify`` will demand for this release: signing with the wrong
 identity (the browser flow makes that easy, sigstore-python#567) fails here, not at the
 operator's.  Every new bundle is verified before it is written; a bundle that still verifies
@@ -24,7 +25,15 @@ from sigstore.sign import SigningContext
 from sigstore.verify import Verifier, policy
 
 from mirror.atomic import write_bytes_atomic, write_files_atomic
-from mirror.contract import EVALUATION_NAME, EVALUATION_STATEMENT_NAME, MANIFEST_NAME, ONNX_NAME, PROVENANCE_NAME
+from mirror.contract import (
+    EVALUATION_NAME,
+    EVALUATION_STATEMENT_NAME,
+    MANIFEST_NAME,
+    OMS_NAME,
+    ONNX_NAME,
+    PROVENANCE_NAME,
+    carried,
+)
 from mirror.errors import InputError, MirrorError
 from mirror.hashing import sha256_file
 
@@ -36,6 +45,8 @@ from .checks import ExpectedSigner
 from .errors import SigningError, VerificationFailed
 from .identity import certificate_identity, resolve_identity_token
 from .instance import SigstoreInstance
+from .oms import build_statement as oms_statement
+from .oms import read_statement as oms_files
 from .redact import printable
 
 
@@ -119,6 +130,27 @@ def _sign_pending(
         write_files_atomic(files)
         results.append(SignedFile(path, path, who, log_index(signed), kept=False))
     return results
+
+
+def _release_digests(dist: Path, manifest: dict[str, Any], digests: dict[str, str]) -> dict[str, str]:
+    """name -> sha256 of every file the release carries, as dist holds them now, but the model signature."""
+    evaluated = (dist / EVALUATION_STATEMENT_NAME).is_file()
+    names = carried(notice=manifest["upstream"]["notice_present"], evaluation=evaluated)
+    return {name: digests.get(name) or sha256_file(dist / name) for name in names if name != OMS_NAME}
+
+
+def _oms_current(
+    verifier: Verifier, dist: Path, manifest: dict[str, Any], digests: dict[str, str], signer: Any
+) -> bool:
+    """dist's model signature is kept if it verifies for this signer and names exactly dist's files."""
+    path = dist / OMS_NAME
+    if not path.is_file():
+        return False
+    try:
+        signed = oms_files(*verifier.verify_dsse(read_bundle(path), signer))
+    except (MirrorError, SigstoreError, StatementError, requests.RequestException):
+        return False
+    return signed == _release_digests(dist, manifest, digests)
 
 
 def _evaluation_report(dist: Path, given: Path | None, onnx_sha256: str) -> evaluation.EvaluationReport | None:
@@ -217,10 +249,20 @@ def sign_release(
                 report, digests[ONNX_NAME], manifest, digests[MANIFEST_NAME], environ
             )
             statements.append((statement, EVALUATION_STATEMENT_NAME, evaluation.read_statement))
-    if pending or statements:
+    oms = dist / OMS_NAME
+    # Signed last: the model-signing statement covers every other file, the new bundles included.
+    oms_current = not pending and not statements and _oms_current(verifier, dist, manifest, digests, same_signer)
+    if oms_current:
+        results.append(SignedFile(oms, oms, wanted, log_index(read_bundle(oms)), kept=True))
+    if pending or statements or not oms_current:
         try:
             with SigningContext.from_trust_config(trust).signer(token, cache=True) as signer:
                 results += _sign_pending(signer, verifier, dist, pending, statements, report)
+                if not oms_current:
+                    over_the_release = oms_statement(_release_digests(dist, manifest, digests))
+                    results += _sign_pending(
+                        signer, verifier, dist, {}, [(over_the_release, OMS_NAME, oms_files)], None
+                    )
         except FulcioClientError as exc:
             raise SigningError(
                 f"Fulcio ({instance.label}) refused to certify the identity {wanted.identity} from issuer "

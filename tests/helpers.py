@@ -26,6 +26,7 @@ LICENCE = "u2netp_mirror_v1.LICENSE"
 NOTICE = "u2netp_mirror_v1.NOTICE"
 EVALUATION = "u2netp_mirror_v1.evaluation.json"
 EVALUATION_BUNDLE = "u2netp_mirror_v1.evaluation.sigstore.json"
+OMS = "u2netp_mirror_v1.oms.sigstore.json"
 
 
 def audited_pins(fixture: Fixture) -> UpstreamPin:

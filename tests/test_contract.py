@@ -14,6 +14,7 @@ from tests.helpers import (
     MANIFEST_BUNDLE,
     MODEL_ID,
     NOTICE,
+    OMS,
     ONNX,
     ONNX_BUNDLE,
     PROVENANCE,
@@ -41,10 +42,11 @@ def test_the_file_names_are_the_public_ones():
 
 
 def test_what_a_release_carries():
-    assert contract.carried(notice=False) == (ONNX, MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, LICENCE)
-    assert contract.carried(notice=True)[-1] == NOTICE
-    assert PROVENANCE not in contract.carried(notice=False, provenance=False)
-    assert contract.carried(notice=False, evaluation=True)[-2:] == (EVALUATION, EVALUATION_BUNDLE)
+    carried = (ONNX, MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, LICENCE, OMS)
+    assert contract.carried(notice=False) == carried
+    assert contract.carried(notice=True)[-2:] == (NOTICE, OMS)
+    assert {PROVENANCE, OMS}.isdisjoint(contract.carried(notice=False, provenance=False))
+    assert contract.carried(notice=False, evaluation=True)[-3:] == (EVALUATION, EVALUATION_BUNDLE, OMS)
     assert contract.licence_names() == (LICENCE, NOTICE)
     subjects = [file.name for file in contract.RELEASE_FILES if file.subject]
     assert subjects == [ONNX, MANIFEST, LICENCE, NOTICE]

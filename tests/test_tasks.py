@@ -13,6 +13,7 @@ from tests.helpers import (
     LICENCE,
     MANIFEST,
     MANIFEST_BUNDLE,
+    OMS,
     ONNX,
     ONNX_BUNDLE,
     PROVENANCE,
@@ -114,7 +115,8 @@ def test_fetch_upstream_of_an_unknown_commit_leaves_nothing(pristine, tmp_path):
 def test_demo_runs_the_whole_release_offline(tmp_path):
     result = run_cli("demo", "--dist", str(tmp_path / "demo"), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
-    release = sorted([LICENCE, MANIFEST, MANIFEST_BUNDLE, ONNX, ONNX_BUNDLE, PROVENANCE, EVALUATION, EVALUATION_BUNDLE])
+    release = [LICENCE, MANIFEST, MANIFEST_BUNDLE, ONNX, ONNX_BUNDLE, PROVENANCE, EVALUATION, EVALUATION_BUNDLE, OMS]
+    release.sort()
     evaluation = ["evaluation", "evaluation/evaluation.json", "evaluation/evaluation.md", "evaluation/evaluation.png"]
     assert files_in(tmp_path / "demo") == [
         *evaluation,

@@ -39,7 +39,7 @@ class SigstoreStack(LoopbackService):
         super().__init__()
         self.oidc = OIDCIssuer(lambda: self.url)
         self.fulcio = Fulcio(self.oidc)
-        self.rekor = Rekor()
+        self.rekor = Rekor(lambda: self.url)
         self.tsa = TimestampAuthority()
 
     @property

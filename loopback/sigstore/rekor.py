@@ -9,7 +9,9 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import rfc8785
 from cryptography.hazmat.primitives import hashes
@@ -40,7 +42,12 @@ def _audit_path(index: int, leaves: list[bytes]) -> list[bytes]:
 
 
 class Rekor:
-    def __init__(self) -> None:
+    """``url`` says where the log is served: real Rekor names its checkpoints after its host
+    ("rekor.sigstore.dev - <tree id>", signed as "rekor.sigstore.dev"), and verifiers such as
+    sigstore-js match that name against the log's base URL in the trusted root."""
+
+    def __init__(self, url: Callable[[], str]) -> None:
+        self._url = url
         self.key = new_key()
         self.log_id = hashlib.sha256(spki(self.key)).digest()
         self.tree_id = secrets.randbelow(2**48)
@@ -110,10 +117,10 @@ class Rekor:
         log_id = self.log_id.hex()
         promise = rfc8785.dumps({"body": encoded, "integratedTime": integrated, "logID": log_id, "logIndex": index})
         root = _tree_hash(leaves)
-        origin = f"loopback-rekor - {self.tree_id}"
-        note = f"{origin}\n{len(leaves)}\n{b64(root)}\n"
+        host = urlsplit(self._url()).netloc
+        note = f"{host} - {self.tree_id}\n{len(leaves)}\n{b64(root)}\n"
         note_signature = self.key.sign(note.encode(), ec.ECDSA(hashes.SHA256()))
-        checkpoint = f"{note}\n\u2014 loopback-rekor {b64(self.log_id[:4] + note_signature)}\n"
+        checkpoint = f"{note}\n\u2014 {host} {b64(self.log_id[:4] + note_signature)}\n"
         entry = {
             "body": encoded,
             "integratedTime": integrated,

@@ -309,7 +309,8 @@ def test_an_interrupted_demo_stops_cleans_up_and_says_so(tmp_path, sent, code):
     assert process.returncode == code, (seen, out, err)
     assert "Traceback" not in err and "BrokenPipeError" not in err
     assert f"demo: {'interrupted' if sent == signal.SIGINT else 'terminated'}; servers stopped" in err
-    assert list(temp.iterdir()) == []
+    # onnxruntime (1.32) writes its own telemetry session file, .ses, into $TMPDIR on import.
+    assert [path.name for path in temp.iterdir() if path.name != ".ses"] == []
     shutil.rmtree(tmp_path / "demo", ignore_errors=True)
 
 

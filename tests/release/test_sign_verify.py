@@ -19,6 +19,7 @@ from tests.helpers import (
     GITHUB_ISSUER,
     LICENCE,
     MANIFEST,
+    OMS,
     ONNX,
     PROVENANCE,
     RELEASE_IDENTITY,
@@ -29,7 +30,7 @@ from tests.helpers import (
     without_ambient_credentials,
 )
 
-BUNDLES = (f"{ONNX}.sigstore.json", f"{MANIFEST}.sigstore.json", PROVENANCE)
+BUNDLES = (f"{ONNX}.sigstore.json", f"{MANIFEST}.sigstore.json", PROVENANCE, OMS)
 EXPECTED = ExpectedSigner(issuer=GITHUB_ISSUER, identity=RELEASE_IDENTITY)
 
 
