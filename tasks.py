@@ -321,7 +321,7 @@ def _interruptible(what: str) -> Iterator[None]:
 
 @task(help={"dist": "output directory (default: u2netp.demo.dist in the config, dist/demo)"}, auto_shortflags=False)
 def demo(c, dist=None):
-    """The whole release on an embedded fixture, offline: export, manifest, sign, attach, verify."""
+    """The whole release on an embedded fixture, offline: export, manifest, evaluate, sign, attach, verify."""
     import tempfile
 
     start = time.perf_counter()
@@ -332,12 +332,15 @@ def demo(c, dist=None):
     ):
         _require("export", "torch", "onnx", "onnxruntime", "numpy")
         _require("dev", "asn1crypto")  # the loopback timestamp authority
-        from demo import NEXT_STEPS, run_demo
+        from demo import NEXT_STEPS, replay_commands, run_demo
         from release.console import console
 
         with console() as reporter:
-            run_demo(Path(scratch), Path(dist or c.config.u2netp.demo.dist), reporter)
+            result = run_demo(Path(scratch), Path(dist or c.config.u2netp.demo.dist), reporter)
     _say(f"demo: done, servers stopped ({_timed(start)})")
+    _say(f"verify the demo release again, offline, with its trust root in {result.trust_dir}:")
+    for line in replay_commands(result):
+        _say(f"  {line}")
     for line in NEXT_STEPS:
         _say(line)
 

@@ -3,6 +3,6 @@ release flow against the loopback services, not a test double)."""
 
 from __future__ import annotations
 
-from .run import NEXT_STEPS, DemoResult, run_demo
+from .run import NEXT_STEPS, DemoResult, replay_commands, run_demo
 
-__all__ = ["NEXT_STEPS", "DemoResult", "run_demo"]
+__all__ = ["NEXT_STEPS", "DemoResult", "replay_commands", "run_demo"]

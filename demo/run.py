@@ -12,6 +12,7 @@ the same fixture), and its signed verdict is published and required by verify.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -21,9 +22,12 @@ from typing import Any
 from flow import ReleaseSettings, run_release
 from loopback.github import GitHubServer
 from loopback.sigstore import GITHUB_ISSUER, SigstoreStack
+from mirror.atomic import write_bytes_atomic
+from mirror.contract import OMS_NAME, ONNX_NAME, PROVENANCE_NAME
 from mirror.fixture import build_fixture, write_labelled_set
 from mirror.reporting import Reporter
 from mirror.settings import ExportSettings, shipped_defaults
+from release.assets import bundle_path
 from release.checks import ExpectedSigner
 from release.github import RetryPolicy
 from release.instance import SigstoreInstance
@@ -37,10 +41,38 @@ class DemoResult:
     release_dir: Path  # what a maintainer publishes
     verified_dir: Path  # what an operator keeps after `verify --repo --tag`
     release_url: str
+    trust_dir: Path  # the loopback stack's trust root, kept so the release can be verified again
+    identity: str  # the signer the release names
+    issuer: str
+
+
+def replay_commands(result: DemoResult) -> list[str]:
+    """Commands that verify the demo release again after the demo's servers are gone.
+
+    Offline: every check needs only the bundles and the trust root the demo left in
+    ``trust_dir``.  ``gh`` needs GitHub's CLI, which this project does not install.
+    """
+    q = shlex.quote
+    trust_config, trusted_root = q(str(result.trust_dir / TRUST_CONFIG)), q(str(result.trust_dir / TRUSTED_ROOT))
+    onnx, release, verified = result.release_dir / ONNX_NAME, result.release_dir, result.verified_dir
+    signer = f"--cert-identity {q(result.identity)} --cert-oidc-issuer {q(result.issuer)}"
+    return [
+        f"u2netp-mirror verify --dist {q(str(verified))} --trust-config {trust_config} {signer} "
+        "--allow-unpinned --require-evaluation",
+        f"python -m sigstore --trust-config {trust_config} verify identity "
+        f"--bundle {q(str(bundle_path(onnx)))} {signer} {q(str(onnx))}",
+        f"python -m model_signing verify sigstore {q(str(release))} --signature {q(str(release / OMS_NAME))} "
+        f"--trust_config {trust_config} --identity {q(result.identity)} --identity_provider {q(result.issuer)}",
+        f"gh attestation verify {q(str(onnx))} --bundle {q(str(release / PROVENANCE_NAME))} --repo {REPO} "
+        f"--custom-trusted-root {trusted_root}",
+    ]
+
+
+TRUST_CONFIG, TRUSTED_ROOT = "trust_config.json", "trusted_root.jsonl"
 
 
 @contextmanager
-def _servers(scratch: Path) -> Iterator[tuple[SigstoreStack, GitHubServer, Path]]:
+def _servers(trust_dir: Path) -> Iterator[tuple[SigstoreStack, GitHubServer, Path]]:
     # Each server is stopped however the block ends (Ctrl-C or SIGTERM included), even one
     # interrupted while the other was still starting.
     with ExitStack() as running:
@@ -50,9 +82,14 @@ def _servers(scratch: Path) -> Iterator[tuple[SigstoreStack, GitHubServer, Path]
         github = GitHubServer(token="ghs_demo" + "0" * 32, repo=REPO)
         running.callback(github.stop)
         github.start()
-        trust_config = scratch / "trust_config.json"
-        trust_config.write_text(json.dumps(stack.trust_config()), encoding="utf-8")
-        yield stack, github, trust_config
+        # Kept beside the release: the stack's keys and certificates outlive its servers, so the
+        # release can be verified again afterwards (`python -m sigstore --trust-config`,
+        # model_signing's --trust_config; gh's --custom-trusted-root takes the root as JSON lines).
+        config = stack.trust_config()
+        trust_dir.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(trust_dir / TRUST_CONFIG, json.dumps(config, indent=2).encode("utf-8"))
+        write_bytes_atomic(trust_dir / TRUSTED_ROOT, (json.dumps(config["trustedRoot"]) + "\n").encode("utf-8"))
+        yield stack, github, trust_dir / TRUST_CONFIG
 
 
 def _sizes(directory: Path) -> list[str]:
@@ -113,7 +150,7 @@ def run_demo(scratch: Path, dist: Path, reporter: Reporter) -> DemoResult:
     fixture = build_fixture(scratch / "U-2-Net")
     defaults = shipped_defaults()["u2netp"]
     expected = ExpectedSigner.from_config(defaults["sigstore"], repo=REPO, tag=TAG)
-    with _servers(scratch) as (stack, github, trust_config):
+    with _servers(dist / "trust") as (stack, github, trust_config):
         reporter.line(f"demo: Sigstore stack at {stack.url}, GitHub Releases API at {github.url} (loopback only)")
         evaluation = _evaluation_settings(fixture, scratch, dist, release_dir, reporter)
         reporter.line(
@@ -145,7 +182,14 @@ def run_demo(scratch: Path, dist: Path, reporter: Reporter) -> DemoResult:
         reporter.line(f"demo: {title}: {directory}")
         for line in _sizes(directory):
             reporter.line(line)
-    return DemoResult(release_dir, verified_dir, result.attach.release_url)
+    return DemoResult(
+        release_dir,
+        verified_dir,
+        result.attach.release_url,
+        dist / "trust",
+        expected.identity or "",
+        expected.issuer,
+    )
 
 
 NEXT_STEPS = (

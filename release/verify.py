@@ -95,7 +95,7 @@ def show_check(check: Check) -> str:
 
 def verdict(checks: list[Check]) -> str:
     if warned := [check.name for check in checks if check.warning]:
-        return f"passed, WITH WARNINGS ({', '.join(warned)}): not the audited, promoted model"
+        return f"passed, WITH WARNINGS: {', '.join(warned)} (see WARN above)"
     return "all checks passed"
 
 

@@ -2,8 +2,11 @@
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -122,6 +125,9 @@ def test_demo_runs_the_whole_release_offline(tmp_path):
         *evaluation,
         "release",
         *(f"release/{n}" for n in release),
+        "trust",
+        "trust/trust_config.json",
+        "trust/trusted_root.jsonl",
         "verified",
         *(f"verified/{n}" for n in release),
     ]
@@ -138,6 +144,29 @@ def test_demo_runs_the_whole_release_offline(tmp_path):
     assert document["build_kind"] == "demo" and document["upstream"]["pin"]["source"] == "demo-fixture"
     assert document["run_provenance"]["entrypoint"] == "invoke demo"
     assert result.stderr == ""  # no warning of upstream's or a server's in the middle of it
+    # The printed replay commands verify the release again once the demo's servers are gone.
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("verify the demo release again"))
+    replays = [line.strip() for line in lines[start + 1 :] if line.startswith("  ")][:4]
+    assert [line.split()[0:3] for line in replays] == [
+        ["u2netp-mirror", "verify", "--dist"],
+        ["python", "-m", "sigstore"],
+        ["python", "-m", "model_signing"],
+        ["gh", "attestation", "verify"],
+    ]
+    tools = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    ran = 0
+    for command in replays:
+        argv = shlex.split(command)  # as a shell would split what was printed
+        program = shutil.which(argv[0], path=tools)
+        if program is None:
+            continue  # gh: GitHub's CLI is not installed here (docs/operator-guide.md says how it was checked)
+        replayed = subprocess.run(
+            [program, *argv[1:]], capture_output=True, text=True, timeout=300, env={**os.environ, "PATH": tools}
+        )
+        assert replayed.returncode == 0, (command, replayed.stdout, replayed.stderr)
+        ran += 1
+    assert ran >= 3
 
 
 @pytest.mark.slow
