@@ -11,7 +11,7 @@ remote copies are hashed as they stream, bundles are read into memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +27,7 @@ from mirror.contract import (
     EVALUATION_STATEMENT_NAME,
     MANIFEST_NAME,
     MODEL_ID,
+    OMS_NAME,
     ONNX_NAME,
     carried,
     licence_copy_name,
@@ -39,7 +40,7 @@ from mirror.settings import UpstreamPin
 
 from .assets import checked_manifest, licence_copies
 from .attestation import subjects_of
-from .bundles import serves_as_ours
+from .bundles import model_signature_serves, serves_as_ours
 from .checks import ExpectedSigner, pin_disagreements, verify_release
 from .errors import AttachConflict, GitHubError
 from .github import GitHubClient
@@ -53,7 +54,9 @@ _MAX_BUNDLE_BYTES = 1 << 20
 
 
 # (bundle's asset name, remote bundle bytes) -> is it as good a signature as ours?
-BundleCheck = Callable[[str, bytes], bool]
+# (release file name, a remote bundle's bytes, the sha256 each other asset will have once attach
+# is done) -> whether that bundle serves as well as ours.
+BundleCheck = Callable[[str, bytes, Mapping[str, str]], bool]
 
 
 class Action(StrEnum):
@@ -189,17 +192,24 @@ class _RemoteContent:
         return self._bytes[remote.id]
 
 
-def _equivalent_signature(content: _RemoteContent, remote: RemoteAsset, asset: LocalAsset, check: BundleCheck) -> bool:
+def _equivalent_signature(
+    content: _RemoteContent,
+    remote: RemoteAsset,
+    asset: LocalAsset,
+    check: BundleCheck,
+    final: Mapping[str, str],
+) -> bool:
     """Whether a remote bundle with other bytes is an equally valid signature of the same files.
 
     Signing is not deterministic: a re-run on a fresh machine makes new bundles for the same
     ONNX and manifest (and a new provenance statement, whose run details differ).  A remote
     bundle that verifies for the expected signer and signs the same files is as good as ours,
-    so it is kept rather than reported as a conflict.
+    so it is kept rather than reported as a conflict.  The model signature signs the other
+    files as they will be on the release (``final``), kept equivalent bundles included.
     """
     if not asset.name.endswith(BUNDLE_SUFFIX) or remote.size > _MAX_BUNDLE_BYTES:
         return False
-    return check(asset.name, content.small(remote))
+    return check(asset.name, content.small(remote), final)
 
 
 def make_plan(
@@ -213,8 +223,10 @@ def make_plan(
     by_name: dict[str, list[RemoteAsset]] = {}
     for remote in remote_assets:
         by_name.setdefault(remote.name, []).append(remote)
-    plan = []
-    for asset in assets:
+    plan: list[PlannedAsset] = []
+    # The model signature is planned last: it signs the other files as they will be on the release.
+    for asset in sorted(assets, key=lambda asset: asset.name == OMS_NAME):
+        final = {planned.asset.name: planned.final_sha256 for planned in plan}
         present = by_name.get(asset.name, [])
         starters = tuple(r for r in present if not r.uploaded)
         uploaded = [r for r in present if r.uploaded]
@@ -223,7 +235,7 @@ def make_plan(
             remote = uploaded[0]
             if content.sha256(remote) == asset.sha256:
                 plan.append(PlannedAsset(asset, Action.SKIP, asset.sha256, remote, starters))
-            elif _equivalent_signature(content, remote, asset, check):
+            elif _equivalent_signature(content, remote, asset, check, final):
                 plan.append(PlannedAsset(asset, Action.SKIP, content.sha256(remote), remote, starters))
             else:
                 plan.append(
@@ -233,7 +245,8 @@ def make_plan(
             plan.append(PlannedAsset(asset, Action.RENAME, asset.sha256, staged[0], starters))
         else:
             plan.append(PlannedAsset(asset, Action.UPLOAD, asset.sha256, None, starters))
-    return plan
+    order = [asset.name for asset in assets]
+    return sorted(plan, key=lambda planned: order.index(planned.asset.name))
 
 
 def _release_text(manifest: dict[str, Any], target: ReleaseTarget, assets: list[LocalAsset]) -> tuple[str, str]:
@@ -359,11 +372,15 @@ def _signature_equivalence(
     artifacts = {asset.name: asset.sha256 for asset in assets}
     subjects = subjects_of(manifest, artifacts[MANIFEST_NAME])
 
-    def equivalent(name: str, data: bytes) -> bool:
+    def equivalent(name: str, data: bytes, final: Mapping[str, str]) -> bool:
         try:
             bundle = Bundle.from_json(data)
         except (SigstoreError, ValueError):
             return False
+        if name == OMS_NAME:
+            return model_signature_serves(
+                verifier, bundle, {n: d for n, d in final.items() if n != OMS_NAME}, signer_policy
+            )
         return serves_as_ours(verifier, bundle, name, artifacts, subjects, signer_policy)
 
     return equivalent

@@ -127,3 +127,16 @@ def serves_as_ours(
         return True
     except (MirrorError, SigstoreError, ValueError):  # a StatementError is a ValueError too
         return False
+
+
+def model_signature_serves(
+    verifier: Verifier, bundle: Bundle, files: Mapping[str, str], signer: policy.VerificationPolicy
+) -> bool:
+    """Would ``bundle`` do as the release's model signature: it verifies for the signer and
+    signs exactly ``files`` (name -> sha256), every other file of the release as it will be."""
+    from .oms import read_statement
+
+    try:
+        return read_statement(*verifier.verify_dsse(bundle, signer)) == dict(files)
+    except (MirrorError, SigstoreError, ValueError):  # a StatementError is a ValueError too
+        return False

@@ -24,6 +24,7 @@ from tests.helpers import (
     LICENCE,
     MANIFEST,
     MANIFEST_BUNDLE,
+    OMS,
     ONNX,
     ONNX_BUNDLE,
     PROVENANCE,
@@ -44,6 +45,7 @@ ASSETS = {
     PROVENANCE,
     LICENCE,
     ONNX,
+    OMS,
 }
 FAST = RetryPolicy(attempts=5, backoff=0.01, max_wait=2.0, timeout=30.0)
 

@@ -7,6 +7,7 @@ at all, so "verify needs no torch" is shown by an install, not by a probe (see .
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -148,3 +149,43 @@ def test_torch_is_really_absent_where_ci_says_so():
     import importlib.util
 
     assert (importlib.util.find_spec("torch") is None) == expected
+
+
+def test_fetch_verifies_caches_and_rechecks_offline(published, github, trust_config, tmp_path):
+    from release.consumer import fetch
+
+    cache = tmp_path / "cache"
+
+    def fetched():
+        return fetch(REPO, TAG, cache, api_url=github.url, trust_config=trust_config, pins=PINS, timeout=30)
+
+    onnx = fetched()
+    assert onnx.read_bytes() == (published / ONNX).read_bytes()
+    assert onnx.parent.name == hashlib.sha256(onnx.read_bytes()).hexdigest()  # keyed by tag and digest
+    assert onnx.parent.parent == cache / "example%2Fu2netp-mirror" / TAG
+    requests = len(github.requests)
+    assert fetched() == onnx and len(github.requests) == requests  # reused: the hashes checked offline
+    # A cached file that changed is noticed, and the release is fetched and verified again.
+    licence = next(path for path in onnx.parent.iterdir() if path.name.endswith(".LICENSE"))
+    licence.write_bytes(licence.read_bytes() + b"\n")
+    assert fetched() == onnx and len(github.requests) > requests
+    assert licence.read_bytes() == next(p for p in published.iterdir() if p.name == licence.name).read_bytes()
+
+
+def test_fetch_keeps_nothing_that_did_not_verify(published, github, trust_config, tmp_path):
+    from release.consumer import fetch
+    from release.errors import VerificationFailed
+
+    cache = tmp_path / "cache"
+    with pytest.raises(VerificationFailed, match="signature"):
+        fetch(
+            REPO,
+            TAG,
+            cache,
+            api_url=github.url,
+            trust_config=trust_config,
+            pins=PINS,
+            identity="https://github.com/evil/fork/.github/workflows/release.yml@refs/tags/x",
+            timeout=30,
+        )
+    assert [path for path in cache.rglob("*") if path.is_file()] == []

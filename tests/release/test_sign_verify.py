@@ -56,6 +56,7 @@ def test_sign_then_verify_round_trip(dist, instance, sigstore_stack, pins):
         "licence files",
         "provenance",
         "evaluation",
+        "model signature",
     ]
 
 
@@ -253,7 +254,7 @@ def test_command_line_sign_and_verify_never_show_the_token(dist, trust_config, s
     assert signed.returncode == 0, signed.stderr
     assert f"{RELEASE_IDENTITY} ({GITHUB_ISSUER}), Rekor log index" in signed.stdout
     again = run_cli("sign", *FOR_RELEASE, "--dist", str(dist), "--trust-config", str(trust_config), env_override=env)
-    assert again.returncode == 0 and again.stdout.count("kept (already signed)") == 3
+    assert again.returncode == 0 and again.stdout.count("kept (already signed)") == 4
     verified = run_cli(
         "verify",
         "--dist",
