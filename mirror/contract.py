@@ -16,6 +16,8 @@ MANIFEST_NAME = f"{MODEL_ID}.manifest.json"
 BUNDLE_SUFFIX = ".sigstore.json"
 # The signed in-toto statement (SLSA provenance) over the release files.
 PROVENANCE_NAME = f"{MODEL_ID}.provenance{BUNDLE_SUFFIX}"
+# The model card (docs/model-card.md with this build's facts), shipped with every release.
+MODEL_CARD_NAME = f"{MODEL_ID}.model-card.md"
 # The OpenSSF model-signing signature (a DSSE bundle) over every other file of the release.
 OMS_NAME = f"{MODEL_ID}.oms{BUNDLE_SUFFIX}"
 # The promotion gate's evidence, in a release that carries it: evaluate's report (evaluation.json,
@@ -47,6 +49,7 @@ class Role(Enum):
     PROVENANCE = "provenance"  # the signed in-toto statement over the release
     LICENCE = "licence"  # upstream's LICENSE (always) and NOTICE (when upstream has one)
     EVALUATION = "evaluation"  # the promotion gate's report and its signed statement (when the release has them)
+    MODEL_CARD = "model card"  # what the model is and how to use it; covered by the model signature
     MODEL_SIGNATURE = "model signature"  # OpenSSF model signing over the release directory, signed last
 
 
@@ -115,6 +118,15 @@ RELEASE_FILES: tuple[ReleaseFile, ...] = (
         made_stale_by_export=False,
     ),
     ReleaseFile(
+        MODEL_CARD_NAME,
+        Role.MODEL_CARD,
+        signed=False,
+        required=True,
+        subject=False,
+        made_stale_by_export=True,
+        max_bytes=MAX_DOCUMENT_BYTES,
+    ),
+    ReleaseFile(
         EVALUATION_NAME,
         Role.EVALUATION,
         signed=False,
@@ -171,7 +183,7 @@ def carried(*, notice: bool, provenance: bool = True, evaluation: bool = False) 
         file.name
         for file in RELEASE_FILES
         if (file.required or (file.role is Role.LICENCE and notice) or (file.role is Role.EVALUATION and evaluation))
-        and (provenance or file.role not in (Role.PROVENANCE, Role.MODEL_SIGNATURE))
+        and (provenance or file.role not in (Role.PROVENANCE, Role.MODEL_CARD, Role.MODEL_SIGNATURE))
     )
 
 

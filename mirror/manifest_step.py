@@ -14,7 +14,7 @@ from typing import Any
 
 from . import __version__
 from .atomic import write_files_atomic
-from .contract import CROSS_CHECKED, licence_copy_name
+from .contract import CROSS_CHECKED, MODEL_CARD_NAME, licence_copy_name
 from .errors import CheckpointError, ManifestError
 from .hashing import sha256_bytes
 from .manifest import manifest_bytes
@@ -23,6 +23,7 @@ from .metadata import (
     compare,
     read_metadata,
 )
+from .model_card import card_source, release_card
 from .pipeline import (
     ExportResult,
     Inputs,
@@ -240,9 +241,17 @@ def run_manifest(
         toolchain=_toolchain(),
         run_provenance=_run(settings, input_records, [onnx_record, *(record for record, _ in licence_copies.values())]),
     )
+    card = release_card(
+        card_source(),
+        onnx_sha256=onnx_sha256,
+        onnx_size=len(model_bytes),
+        build_kind=inputs.build_kind,
+        upstream_commit=audit.commit,
+    )
     with timed_step(reporter, "write") as detail:
         data = manifest_bytes(settings.manifest_path, document)
-        write_files_atomic({settings.manifest_path: data, **{p: copy for p, (_, copy) in licence_copies.items()}})
-        names = ", ".join(path.name for path in licence_copies)
+        copies = {path: copy for path, (_, copy) in licence_copies.items()}
+        write_files_atomic({settings.manifest_path: data, **copies, settings.dist / MODEL_CARD_NAME: card})
+        names = ", ".join([*(path.name for path in licence_copies), MODEL_CARD_NAME])
         detail.append(f"{settings.manifest_path} ({len(data):,} bytes) and {names}")
     return ManifestResult(settings.manifest_path, sha256_bytes(data), document, inputs)

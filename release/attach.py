@@ -26,6 +26,7 @@ from mirror.contract import (
     BUNDLE_SUFFIX,
     EVALUATION_STATEMENT_NAME,
     MANIFEST_NAME,
+    MODEL_CARD_NAME,
     MODEL_ID,
     OMS_NAME,
     ONNX_NAME,
@@ -35,6 +36,7 @@ from mirror.contract import (
 from mirror.errors import InputError, VerificationError
 from mirror.git import GitError, run_git
 from mirror.hashing import sha256_file
+from mirror.model_card import ASSET_URL
 from mirror.reporting import SILENT, Reporter
 from mirror.settings import UpstreamPin
 
@@ -281,6 +283,18 @@ Verify before use (no PyTorch needed):
 
     pip install u2netp-mirror
     u2netp-mirror verify --repo {target.repo} --tag {target.tag} --dist u2netp-mirror-{target.tag}
+
+Or from Python, verified the same way and cached: \
+`from release.consumer import fetch; onnx_path = fetch("{target.repo}", "{target.tag}")`. \
+Pinned by hash, with pooch:
+
+    pooch.retrieve(
+        url="{ASSET_URL.format(repo=target.repo, tag=target.tag)}",
+        known_hash="sha256:{manifest["outputs"]["onnx_sha256"]}",
+    )
+
+rembg's `u2net_custom` session runs it from under `$REMBG_HOME` (default `~/.rembg`); \
+`{MODEL_CARD_NAME}` says how, and what the model is for.
 """
     return name, body
 

@@ -27,6 +27,7 @@ NOTICE = "u2netp_mirror_v1.NOTICE"
 EVALUATION = "u2netp_mirror_v1.evaluation.json"
 EVALUATION_BUNDLE = "u2netp_mirror_v1.evaluation.sigstore.json"
 OMS = "u2netp_mirror_v1.oms.sigstore.json"
+MODEL_CARD = "u2netp_mirror_v1.model-card.md"
 
 
 def audited_pins(fixture: Fixture) -> UpstreamPin:

@@ -12,6 +12,7 @@ from tests.helpers import (
     LICENCE,
     MANIFEST,
     MANIFEST_BUNDLE,
+    MODEL_CARD,
     MODEL_ID,
     NOTICE,
     OMS,
@@ -31,22 +32,24 @@ def test_the_file_names_are_the_public_ones():
         PROVENANCE,
         LICENCE,
         NOTICE,
+        MODEL_CARD,
         EVALUATION,
         EVALUATION_BUNDLE,
+        OMS,
     )
     assert contract.SIGNED_NAMES == (ONNX, MANIFEST)
-    outputs = (MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, EVALUATION, EVALUATION_BUNDLE)
+    outputs = (MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, MODEL_CARD, EVALUATION, EVALUATION_BUNDLE, OMS)
     assert outputs == contract.OUTPUTS_OF_AN_EXPORT
-    assert set(contract.SIGNED_DOCUMENTS) == {MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE}
+    assert set(contract.SIGNED_DOCUMENTS) == {MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, MODEL_CARD, OMS}
     assert set(contract.EVALUATION_DOCUMENTS) == {EVALUATION, EVALUATION_BUNDLE}
 
 
 def test_what_a_release_carries():
-    carried = (ONNX, MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, LICENCE, OMS)
+    carried = (ONNX, MANIFEST, ONNX_BUNDLE, MANIFEST_BUNDLE, PROVENANCE, LICENCE, MODEL_CARD, OMS)
     assert contract.carried(notice=False) == carried
-    assert contract.carried(notice=True)[-2:] == (NOTICE, OMS)
-    assert {PROVENANCE, OMS}.isdisjoint(contract.carried(notice=False, provenance=False))
-    assert contract.carried(notice=False, evaluation=True)[-3:] == (EVALUATION, EVALUATION_BUNDLE, OMS)
+    assert contract.carried(notice=True)[-3:] == (NOTICE, MODEL_CARD, OMS)
+    assert {PROVENANCE, MODEL_CARD, OMS}.isdisjoint(contract.carried(notice=False, provenance=False))
+    assert contract.carried(notice=False, evaluation=True)[-4:] == (MODEL_CARD, EVALUATION, EVALUATION_BUNDLE, OMS)
     assert contract.licence_names() == (LICENCE, NOTICE)
     subjects = [file.name for file in contract.RELEASE_FILES if file.subject]
     assert subjects == [ONNX, MANIFEST, LICENCE, NOTICE]

@@ -51,7 +51,7 @@ def test_one_flow_exports_signs_and_publishes(checkout, tmp_path, trust_config, 
     assert result.export.inputs.build_kind == "audited"
     assert result.attach.published and len(result.signed) == 4
     (release,) = github.releases.values()
-    assert not release.draft and len(release.assets) == 7
+    assert not release.draft and len(release.assets) == 8
     again = run_release(settings, Lines())  # a re-run converges: nothing new is uploaded
     assert {item.action for item in again.attach.plan} == {"skip"}
 

@@ -16,6 +16,7 @@ from tests.helpers import (
     LICENCE,
     MANIFEST,
     MANIFEST_BUNDLE,
+    MODEL_CARD,
     OMS,
     ONNX,
     ONNX_BUNDLE,
@@ -118,7 +119,18 @@ def test_fetch_upstream_of_an_unknown_commit_leaves_nothing(pristine, tmp_path):
 def test_demo_runs_the_whole_release_offline(tmp_path):
     result = run_cli("demo", "--dist", str(tmp_path / "demo"), cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
-    release = [LICENCE, MANIFEST, MANIFEST_BUNDLE, ONNX, ONNX_BUNDLE, PROVENANCE, EVALUATION, EVALUATION_BUNDLE, OMS]
+    release = [
+        LICENCE,
+        MANIFEST,
+        MANIFEST_BUNDLE,
+        ONNX,
+        ONNX_BUNDLE,
+        PROVENANCE,
+        EVALUATION,
+        EVALUATION_BUNDLE,
+        OMS,
+        MODEL_CARD,
+    ]
     release.sort()
     evaluation = ["evaluation", "evaluation/evaluation.json", "evaluation/evaluation.md", "evaluation/evaluation.png"]
     assert files_in(tmp_path / "demo") == [

@@ -200,6 +200,8 @@ class GitHubServer(ReleaseRoutes, AssetTransfers, LoopbackService):
             return self._error(401, "Bad credentials")
         if path.startswith("/download/"):
             return self._download(request, path)
+        if method == "GET" and (web := re.fullmatch(r"/([^/]+/[^/]+)/releases/download/([^/]+)/([^/]+)", path)):
+            return self.browser_download(web.group(1), web.group(2), web.group(3))
         self._check_headers(request, method, path)
         if (faulted := self._fault_answer(request, method, authenticated)) is not None:
             return faulted

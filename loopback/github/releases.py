@@ -24,8 +24,24 @@ class ReleaseRoutes:
             "digest": asset.digest if asset.state == "uploaded" and not self.no_digests else None,
             "content_type": asset.content_type,
             "url": f"{self.url}/repos/{self.repo}/releases/assets/{asset.id}",
-            "browser_download_url": f"{self.root}/download/{asset.id}/{asset.name}",
+            "browser_download_url": self._browser_url(asset),
         }
+
+    def _browser_url(self, asset: Asset) -> str:
+        # github.com's shape, OWNER/REPO/releases/download/TAG/NAME (a redirect to the bytes), for
+        # what a browser, curl or pooch fetches; a draft's assets have no such URL (GitHub's
+        # points at an untagged-… name that only works with a token).
+        found = self._find_asset(asset.id)
+        tag = found[0].tag_name if found is not None else "untagged"
+        return f"{self.root}/{self.repo}/releases/download/{tag}/{asset.name}"
+
+    def browser_download(self, repo: str, tag: str, name: str) -> Answer:
+        """GET OWNER/REPO/releases/download/TAG/NAME: a published release's asset, by redirect."""
+        release = next((r for r in self.published(tag)), None) if repo == self.repo else None
+        asset = next((a for a in release.assets.values() if a.name == name), None) if release else None
+        if asset is None or asset.state != "uploaded":
+            return 404, {"message": "Not Found"}, {}
+        return 302, b"", {"Location": f"{self.root}/download/{asset.id}/{asset.name}"}
 
     def _release_json(self, release: Release) -> dict[str, Any]:
         document = {

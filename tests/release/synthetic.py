@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from mirror import __version__
-from mirror.contract import MANIFEST_NAME, ONNX_NAME, licence_copy_name
+from mirror.contract import MANIFEST_NAME, MODEL_CARD_NAME, ONNX_NAME, licence_copy_name
 from mirror.fixture import fixture_text
 from mirror.jsonio import canonical_json
 from mirror.manifest_document import UpstreamFacts, manifest_document
 from mirror.metadata import build_metadata
+from mirror.model_card import release_card
 from mirror.provenance import FileRecord
 from mirror.settings import UpstreamPin
 
@@ -95,6 +96,14 @@ def write_release(
     dist.mkdir(parents=True, exist_ok=True)
     (dist / ONNX_NAME).write_bytes(onnx)
     (dist / licence_copy_name("LICENSE")).write_bytes(LICENCE)
+    card = release_card(
+        "# a synthetic release's card\n",
+        onnx_sha256=onnx_sha256,
+        onnx_size=len(onnx),
+        build_kind=build_kind,
+        upstream_commit=pins.commit,
+    )
+    (dist / MODEL_CARD_NAME).write_bytes(card)
     shapes = [[1, 320, 320], [1, 45, 77], [2, 64, 48]]
     onnx_record = FileRecord("onnx", "dist", ONNX_NAME, onnx_sha256, len(onnx))
     licence = FileRecord("license", "dist", licence_copy_name("LICENSE"), pins.license_sha256, len(LICENCE))

@@ -83,7 +83,7 @@ def test_our_verify_refuses_a_model_signature_over_other_files(signed, instance,
     from tests.helpers import signer_for
 
     checks = {check.name: check.detail for check in verify_release(signed, signer_for(), instance, pins)}
-    assert checks["model signature"].startswith("OpenSSF model signing v1.0 over 6 files")
+    assert checks["model signature"].startswith("OpenSSF model signing v1.0 over 7 files")
     data = bytearray((signed / LICENCE).read_bytes())
     data[100] ^= 1
     (signed / LICENCE).write_bytes(bytes(data))
