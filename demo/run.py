@@ -64,7 +64,8 @@ def replay_commands(result: DemoResult) -> list[str]:
         f"python -m model_signing verify sigstore {q(str(release))} --signature {q(str(release / OMS_NAME))} "
         f"--trust_config {trust_config} --identity {q(result.identity)} --identity_provider {q(result.issuer)}",
         f"gh attestation verify {q(str(onnx))} --bundle {q(str(release / PROVENANCE_NAME))} --repo {REPO} "
-        f"--custom-trusted-root {trusted_root}",
+        f"--signer-workflow {REPO}/.github/workflows/release.yml --source-ref refs/tags/{TAG} "
+        f"--deny-self-hosted-runners --custom-trusted-root {trusted_root}",
     ]
 
 

@@ -30,18 +30,21 @@ from mirror.contract import (
     MODEL_ID,
     OMS_NAME,
     ONNX_NAME,
+    PROVENANCE_NAME,
     carried,
     licence_copy_name,
 )
 from mirror.errors import InputError, VerificationError
 from mirror.git import GitError, run_git
 from mirror.hashing import sha256_file
+from mirror.jsonio import loads_strict
 from mirror.model_card import ASSET_URL
 from mirror.reporting import SILENT, Reporter
 from mirror.settings import UpstreamPin
 
 from .assets import checked_manifest, licence_copies
 from .attestation import subjects_of
+from .attestations import same_envelope
 from .bundles import model_signature_serves, serves_as_ours
 from .checks import ExpectedSigner, pin_disagreements, verify_release
 from .errors import AttachConflict, GitHubError
@@ -368,6 +371,30 @@ def _check_final(content: _RemoteContent, release: RemoteRelease, plan: list[Pla
             )
 
 
+# The signed in-toto statements about the ONNX that GitHub's attestation store keeps for
+# `gh attestation verify FILE --repo OWNER/REPO` (online): the provenance, and the evaluation.
+ATTESTED = (PROVENANCE_NAME, EVALUATION_STATEMENT_NAME)
+
+
+def _store_attestations(
+    client: GitHubClient, content: _RemoteContent, plan: list[PlannedAsset], reporter: Reporter
+) -> None:
+    """Store each statement the release carries, as the release carries it, unless it is stored already."""
+    onnx = next(item for item in plan if item.asset.name == ONNX_NAME)
+    stored = client.attestations_for(onnx.final_sha256)
+    for item in plan:
+        if item.asset.name not in ATTESTED:
+            continue
+        kept_remote = item.remote is not None and item.final_sha256 != item.asset.sha256
+        data = content.small(item.remote) if kept_remote and item.remote else item.asset.path.read_bytes()
+        bundle = loads_strict(data)
+        if same_envelope(bundle, stored):
+            reporter.line(f"attestation: {item.asset.name} already in {client.repo}'s attestations")
+            continue
+        client.store_attestation(bundle, onnx.final_sha256)
+        reporter.line(f"attestation: stored {item.asset.name} in {client.repo}'s attestations (gh attestation verify)")
+
+
 def _publish(client: GitHubClient, release: RemoteRelease) -> RemoteRelease:
     try:
         return client.publish(release)
@@ -462,6 +489,7 @@ def attach_release(
             reporter.line(f"created draft release {target.tag}")
         _carry_out(content, release, plan, reporter)
         _check_final(content, release, plan)
+        _store_attestations(client, content, plan, reporter)
         if not (publish and release.draft):
             return AttachResult(release.html_url, created, False, plan)
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography import x509
 from sigstore.errors import Error as SigstoreError
 from sigstore.verify import Verifier, policy
 
@@ -58,6 +59,10 @@ class Check:
     warning: bool = False
 
 
+GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
+_WORKFLOW_IDENTITY = re.compile(r"https://github\.com/(?P<repo>[^/]+/[^/]+)/\.github/workflows/[^@]+@(?P<ref>.+)")
+
+
 @dataclass(frozen=True)
 class ExpectedSigner:
     """Exactly one of ``identity`` / ``identity_regexp``, and the OIDC issuer."""
@@ -76,6 +81,19 @@ class ExpectedSigner:
     @property
     def label(self) -> str:
         return f"{self.identity or '~' + (self.identity_regexp or '')} ({self.issuer})"
+
+    def source(self) -> tuple[str, str] | None:
+        """(source repository URI, ref) a GitHub Actions workflow identity implies, else None.
+
+        ``https://github.com/OWNER/REPO/.github/workflows/F@REF`` ran on OWNER/REPO at REF: a
+        certificate whose source-repository extensions (Fulcio's OIDs …1.12 and …1.14) name
+        another repository or ref was made by a run elsewhere (a reusable workflow called from
+        another repository), whatever its SAN.
+        """
+        found = _WORKFLOW_IDENTITY.fullmatch(self.identity or "")
+        if self.issuer != GITHUB_ACTIONS_ISSUER or found is None:
+            return None
+        return f"https://github.com/{found['repo']}", found["ref"]
 
     def admits(self, identity: str, issuer: str) -> bool:
         """Whether a certificate for ``identity`` from ``issuer`` would pass this policy."""
@@ -131,6 +149,32 @@ def _signature_check(verifier: Verifier, path: Path, digest: str, expected: poli
         raise VerificationFailed(check, f"{bundle_file.name} does not verify: {printable(exc, 240)}") from None
     who = signer_identity(bundle.signing_certificate)
     return f"signed by {who.identity} ({who.issuer})"
+
+
+def _source_holds(path: Path, expected: ExpectedSigner) -> Check | None:
+    """The source repository and ref in the signing certificate's GitHub extensions, where it has
+    them, against those the expected workflow identity implies; None when there is nothing to hold."""
+    wanted = expected.source()
+    if wanted is None:
+        return None
+    certificate = read_bundle(bundle_path(path)).signing_certificate
+    checked = []
+    for rule, oid in (
+        (policy.OIDCSourceRepositoryURI(wanted[0]), "1.3.6.1.4.1.57264.1.12"),
+        (policy.OIDCSourceRepositoryRef(wanted[1]), "1.3.6.1.4.1.57264.1.14"),
+    ):
+        try:
+            certificate.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid))
+        except x509.ExtensionNotFound:
+            continue  # a certificate from an issuer that writes no such extension
+        try:
+            rule.verify(certificate)
+        except SigstoreError as exc:
+            raise VerificationFailed("source repository", f"{bundle_path(path).name}: {printable(exc, 240)}") from None
+        checked.append(oid)
+    if not checked:
+        return None
+    return Check("source repository", f"{wanted[0]} at {wanted[1]}, as the certificate's GitHub extensions say")
 
 
 def _at(document: dict[str, Any], where: tuple[str, ...]) -> object:
@@ -454,6 +498,8 @@ def verify_release(
     digests = {ONNX_NAME: sha256_of(onnx_path), MANIFEST_NAME: sha256_of(manifest_path)}
     for name, digest in digests.items():
         record(Check(f"{name} signature", _signature_check(verifier, dist / name, digest, identity_policy)))
+    if (source := _source_holds(onnx_path, expected)) is not None:
+        record(source)
 
     manifest, _ = checked_manifest(dist, digests[ONNX_NAME])
     record(Check("manifest schema", manifest["schema"]))

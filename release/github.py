@@ -1,14 +1,16 @@
 """A small client for GitHub's Releases REST API (2022-11-28): just what attach and download need.
 
-One class for callers, three parts behind it, the way sigstore-python gives each service its
+One class for callers, four parts behind it, the way sigstore-python gives each service its
 module: ``transport.py`` (where the token may go, retries, deadlines, caps), ``releases.py``
-(the REST calls) and ``transfers.py`` (streamed uploads and downloads).
+(the REST calls), ``transfers.py`` (streamed uploads and downloads) and ``attestations.py``
+(GitHub's artifact attestations).
 """
 
 from __future__ import annotations
 
 from mirror.reporting import SILENT, Reporter
 
+from .attestations import AttestationsAPI
 from .releases import MAX_ASSETS, MAX_RELEASES, ReleasesAPI
 from .target import ReleaseTarget
 from .transfers import Transfers
@@ -26,7 +28,7 @@ __all__ = [
 ]
 
 
-class GitHubClient(ReleasesAPI, Transfers):
+class GitHubClient(ReleasesAPI, Transfers, AttestationsAPI):
     """``GitHubClient(api_url, repo, token=None, retry=RetryPolicy(), clock=Clock(), reporter=SILENT)``."""
 
     @classmethod

@@ -71,7 +71,7 @@ def privilege_problems(workflow: dict) -> list[str]:
         if permissions is None:
             problems.append(f"job {name} has no permissions of its own (it inherits the workflow's)")
             permissions = {}
-        writes = permissions.get("id-token") == "write" or permissions.get("contents") == "write"
+        writes = any(permissions.get(scope) == "write" for scope in ("id-token", "contents", "attestations"))
         untrusted = [work for work in UNTRUSTED_WORK for run in _runs(job) if work in run]
         if writes and untrusted:
             problems.append(f"job {name} holds {permissions} and runs {sorted(set(untrusted))}")
@@ -88,7 +88,7 @@ def test_release_workflow_is_split_by_privilege():
     assert privilege_problems(workflow) == []
     jobs = workflow["jobs"]
     assert jobs["build"]["permissions"] == {"contents": "read"}
-    assert jobs["publish"]["permissions"] == {"id-token": "write", "contents": "write"}
+    assert jobs["publish"]["permissions"] == {"id-token": "write", "contents": "write", "attestations": "write"}
     assert jobs["publish"]["needs"] == "build"
     build, publish = "\n".join(_runs(jobs["build"])), "\n".join(_runs(jobs["publish"]))
     assert "invoke fetch-upstream" in build and "invoke export" in build and "invoke manifest" in build

@@ -59,6 +59,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..http import LoopbackService, reply
+from .attestations import AttestationRoutes
 from .releases import ReleaseRoutes
 from .state import (
     API_VERSION,
@@ -80,7 +81,7 @@ __all__ = ["HOSTILE_ASSET_ID", "Asset", "Fault", "GitHubServer", "Release"]
 Handler = Callable[[BaseHTTPRequestHandler, str, re.Match[str], dict[str, list[str]], bool], Answer | None]
 
 
-class GitHubServer(ReleaseRoutes, AssetTransfers, LoopbackService):
+class GitHubServer(ReleaseRoutes, AssetTransfers, AttestationRoutes, LoopbackService):
     """``start()`` / ``stop()``; ``url`` is the API base, e.g. http://127.0.0.1:PORT/api/v3."""
 
     def __init__(self, token: str, repo: str = "example/u2netp-mirror") -> None:
@@ -105,6 +106,10 @@ class GitHubServer(ReleaseRoutes, AssetTransfers, LoopbackService):
         self.foreign_host = ""
         # Authorization headers seen by the "foreign" download host (must stay empty).
         self.foreign_authorizations: list[str] = []
+        # The artifact attestations stored (attestations.py); the switch answers 403 to a store,
+        # as GitHub does for a token without `attestations: write`.
+        self.attestations: list[dict[str, Any]] = []
+        self.attestations_forbidden = False
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()  # re-entered: a fault is taken while the state is locked
         self._storage = Path(tempfile.mkdtemp(prefix="github-server-"))
@@ -134,6 +139,7 @@ class GitHubServer(ReleaseRoutes, AssetTransfers, LoopbackService):
 
     def _route_table(self) -> list[tuple[str | None, re.Pattern[str], Handler]]:
         releases = re.escape(f"/api/v3/repos/{self.repo}/releases")
+        attestations = re.escape(f"/api/v3/repos/{self.repo}/attestations")
         table: list[tuple[str | None, str, Handler]] = [
             ("GET", releases, lambda request, m, query, auth: self._list_releases(query, auth)),
             ("GET", releases + r"/tags/(?P<tag>.+)", lambda request, m, query, auth: self._by_tag(m["tag"])),
@@ -152,6 +158,17 @@ class GitHubServer(ReleaseRoutes, AssetTransfers, LoopbackService):
                 None,
                 releases + r"/assets/(?P<id>\d+)",
                 lambda request, m, query, auth: self._asset_item(request, request.command, int(m["id"])),
+            ),
+            (
+                "POST",
+                attestations,
+                lambda request, m, query, auth: self._store_attestation(request),
+            ),
+            (
+                "GET",
+                re.escape(f"/api/v3/repos/{self.repo}/attestations/")
+                + r"(?P<algorithm>[a-z0-9]+):(?P<digest>[0-9a-f]+)",
+                lambda request, m, query, auth: self._attestations_for(m["algorithm"], m["digest"]),
             ),
             (
                 "POST",

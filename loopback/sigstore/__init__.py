@@ -69,8 +69,8 @@ class SigstoreStack(LoopbackService):
 
     # -- what tests and the demo use -------------------------------------------------------
 
-    def token(self, identity: str, issuer: str = GITHUB_ISSUER, lifetime: int = 600) -> str:
-        return self.oidc.token(identity, issuer, lifetime)
+    def token(self, identity: str, issuer: str = GITHUB_ISSUER, lifetime: int = 600, **claims: str) -> str:
+        return self.oidc.token(identity, issuer, lifetime, **claims)
 
     def trust_config(self) -> dict[str, Any]:
         return trust_config(self.url, self.fulcio, self.rekor, self.tsa)

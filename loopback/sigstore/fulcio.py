@@ -26,12 +26,49 @@ _FULCIO_ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
 _SCT_LIST = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 
 
-def _der_octet_string(data: bytes) -> bytes:
+# What real Fulcio writes from a GitHub Actions token's claims (its docs/oid-info.md), each a DER
+# UTF8String; gh attestation verify applies its policy to these.
+_GITHUB_EXTENSIONS: tuple[tuple[str, str], ...] = (
+    ("1.3.6.1.4.1.57264.1.9", "https://github.com/{job_workflow_ref}"),  # build signer URI
+    ("1.3.6.1.4.1.57264.1.10", "{job_workflow_sha}"),  # build signer digest
+    ("1.3.6.1.4.1.57264.1.11", "{runner_environment}"),  # runner environment
+    ("1.3.6.1.4.1.57264.1.12", "https://github.com/{repository}"),  # source repository URI
+    ("1.3.6.1.4.1.57264.1.13", "{sha}"),  # source repository digest
+    ("1.3.6.1.4.1.57264.1.14", "{ref}"),  # source repository ref
+    ("1.3.6.1.4.1.57264.1.15", "{repository_id}"),  # source repository identifier
+    ("1.3.6.1.4.1.57264.1.16", "https://github.com/{repository_owner}"),  # source repository owner URI
+    ("1.3.6.1.4.1.57264.1.17", "{repository_owner_id}"),  # source repository owner identifier
+    ("1.3.6.1.4.1.57264.1.18", "https://github.com/{workflow_ref}"),  # build config URI
+    ("1.3.6.1.4.1.57264.1.19", "{workflow_sha}"),  # build config digest
+    ("1.3.6.1.4.1.57264.1.20", "{event_name}"),  # build trigger
+    ("1.3.6.1.4.1.57264.1.21", "https://github.com/{repository}/actions/runs/{run_id}/attempts/{run_attempt}"),
+    ("1.3.6.1.4.1.57264.1.22", "{repository_visibility}"),  # source repository visibility at signing
+)
+
+
+def _der(tag: int, data: bytes) -> bytes:
     length = len(data)
     if length < 0x80:
-        return b"\x04" + bytes([length]) + data
+        return bytes([tag, length]) + data
     encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return b"\x04" + bytes([0x80 | len(encoded)]) + encoded + data
+    return bytes([tag, 0x80 | len(encoded)]) + encoded + data
+
+
+def _der_octet_string(data: bytes) -> bytes:
+    return _der(0x04, data)
+
+
+def _utf8_string(text: str) -> bytes:
+    return _der(0x0C, text.encode())
+
+
+def github_extensions(claims: dict[str, Any]) -> list[x509.UnrecognizedExtension]:
+    """The extensions for a GitHub Actions token; none for another issuer's or a partial token."""
+    try:
+        values = [(oid, template.format(**claims)) for oid, template in _GITHUB_EXTENSIONS]
+    except KeyError:
+        return []
+    return [x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), _utf8_string(value)) for oid, value in values]
 
 
 class Fulcio:
@@ -63,11 +100,14 @@ class Fulcio:
             subject = f"https://github.com/{claims['job_workflow_ref']}"
         else:
             subject = claims["sub"]
-        leaf = self._issue(csr.public_key(), subject, claims["iss"])
+        extensions = github_extensions(claims) if claims["iss"] == GITHUB_ISSUER else []
+        leaf = self._issue(csr.public_key(), subject, claims["iss"], extensions)
         pem = [cert.public_bytes(serialization.Encoding.PEM).decode() for cert in (leaf, self.root)]
         return 201, {"signedCertificateEmbeddedSct": {"chain": {"certificates": pem}}}
 
-    def _issue(self, public_key: Any, subject: str, issuer: str) -> x509.Certificate:
+    def _issue(
+        self, public_key: Any, subject: str, issuer: str, extensions: list[x509.UnrecognizedExtension]
+    ) -> x509.Certificate:
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         builder = (
             x509.CertificateBuilder()
@@ -83,12 +123,10 @@ class Fulcio:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()), critical=False)
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(subject)]), critical=True)
             .add_extension(x509.UnrecognizedExtension(_FULCIO_ISSUER_V1, issuer.encode()), critical=False)
-            .add_extension(
-                # V2 holds a DER UTF8String.
-                x509.UnrecognizedExtension(_FULCIO_ISSUER_V2, b"\x0c" + bytes([len(issuer)]) + issuer.encode()),
-                critical=False,
-            )
+            .add_extension(x509.UnrecognizedExtension(_FULCIO_ISSUER_V2, _utf8_string(issuer)), critical=False)
         )
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
         # The SCT signs the certificate's TBS without the SCT extension itself (RFC 6962 3.2),
         # so sign once without it, then add it last: removing it gives back the same TBS.
         tbs = builder.sign(self.ca_key, hashes.SHA256()).tbs_certificate_bytes

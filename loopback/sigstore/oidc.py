@@ -4,8 +4,10 @@ and the Actions job's ambient token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -60,12 +62,13 @@ class OIDCIssuer:
             ]
         }
 
-    def token(self, identity: str, issuer: str = GITHUB_ISSUER, lifetime: int = 600) -> str:
+    def token(self, identity: str, issuer: str = GITHUB_ISSUER, lifetime: int = 600, **overrides: str) -> str:
         """An identity token for ``identity``, shaped like GitHub Actions' for a workflow URI.
 
         For ``https://github.com/OWNER/REPO/.github/workflows/F@REF`` the ``sub`` is
-        ``repo:OWNER/REPO:ref:REF`` and ``job_workflow_ref`` names the workflow, as on GitHub;
-        anything else becomes the ``sub`` as it is.
+        ``repo:OWNER/REPO:ref:REF``, ``job_workflow_ref`` names the workflow, and the claims
+        Fulcio turns into its GitHub extensions (repository, owner, ref, commit, run, …) are
+        there, as on GitHub; anything else becomes the ``sub`` as it is.  ``overrides`` replace claims.
         """
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -79,12 +82,27 @@ class OIDCIssuer:
         workflow = identity.removeprefix("https://github.com/")
         if issuer == GITHUB_ISSUER and workflow != identity and "@" in workflow:
             repository, ref = workflow.split("/.github/")[0], workflow.split("@", 1)[1]
+            commit = hashlib.sha256(f"{repository}@{ref}".encode()).hexdigest()[:40]  # a stand-in git commit id
             claims |= {
                 "sub": f"repo:{repository}:ref:{ref}",
                 "job_workflow_ref": workflow,
+                "job_workflow_sha": commit,
+                "workflow_ref": workflow,
+                "workflow_sha": commit,
                 "repository": repository,
+                "repository_id": str(zlib.crc32(repository.encode())),
+                "repository_owner": repository.split("/")[0],
+                "repository_owner_id": str(zlib.crc32(repository.split("/")[0].encode())),
+                "repository_visibility": "public",
                 "ref": ref,
+                "sha": commit,
+                "event_name": "push",
+                "run_id": "4242",
+                "run_attempt": "1",
+                "runner_environment": "github-hosted",
             }
+        # A test may say what a reusable workflow's token would (another repository, another ref).
+        claims |= overrides
         return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": "k1"})
 
     def actions_id_token(self, path: str, authorization: str) -> tuple[int, dict[str, Any]]:
