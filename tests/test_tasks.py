@@ -179,6 +179,28 @@ def test_demo_runs_the_whole_release_offline(tmp_path):
         assert replayed.returncode == 0, (command, replayed.stdout, replayed.stderr)
         ran += 1
     assert ran >= 3
+    # sigstore-js (npm's verifier) accepts the demo's release against the trust root it left.
+    demo = tmp_path / "demo"
+    js = [
+        str(demo / "trust/trust_config.json"),
+        str(demo / f"release/{ONNX}.sigstore.json"),
+        str(demo / f"release/{ONNX}"),
+    ]
+    identity = "https://github.com/example/u2netp-mirror/.github/workflows/release.yml@refs/tags/u2netp-mirror-demo"
+    node = subprocess.run(
+        [
+            "node",
+            str(ROOT / "tests/node/sigstore-verify.cjs"),
+            *js,
+            identity,
+            "https://token.actions.githubusercontent.com",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert node.returncode == 0, node.stderr
 
 
 @pytest.mark.slow

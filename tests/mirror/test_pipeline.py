@@ -396,7 +396,7 @@ def test_reexport_removes_what_described_the_old_onnx(checkout, tmp_path):
     lines: list[str] = []
     run_export(settings, Lines(lines.append))  # the same inputs: the same bytes, nothing is stale
     assert not any("removed" in line for line in lines)
-    assert len(files_in(settings.dist)) == 5
+    assert len(files_in(settings.dist)) == 6  # the ONNX, the manifest, their bundles, the licence and the card
 
     other = tmp_path / "other.pth"
     write_checkpoint(checkout.root, other, seed=9)

@@ -24,6 +24,7 @@ from tests.helpers import (
     LICENCE,
     MANIFEST,
     MANIFEST_BUNDLE,
+    MODEL_CARD,
     OMS,
     ONNX,
     ONNX_BUNDLE,
@@ -46,6 +47,7 @@ ASSETS = {
     LICENCE,
     ONNX,
     OMS,
+    MODEL_CARD,
 }
 FAST = RetryPolicy(attempts=5, backoff=0.01, max_wait=2.0, timeout=30.0)
 

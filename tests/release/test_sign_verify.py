@@ -48,6 +48,7 @@ def test_sign_then_verify_round_trip(dist, instance, sigstore_stack, pins):
         "files present",
         f"{ONNX} signature",
         f"{MANIFEST} signature",
+        "source repository",
         "manifest schema",
         "upstream witness",
         "onnx sha256",
