@@ -88,3 +88,38 @@ def test_a_bad_config_value_fails_before_any_work(checkout, tmp_path, trust_conf
     config["github"]["attempts"] = "0"
     with pytest.raises(ConfigError, match=r"u2netp\.github\.attempts='0': out of range"):
         ReleaseSettings.from_config(config, repo=REPO, tag=TAG)
+
+
+def test_the_gate_stops_a_release_it_does_not_promote(
+    checkout, tmp_path, trust_config, github, sigstore_stack, monkeypatch
+):
+    from flow.run import NotPromoted
+    from mirror.fixture import write_checkpoint, write_labelled_set
+    from mirror.pipeline import run_export
+    from tests.helpers import settings_for
+
+    monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)
+    # "The model in use": the same network with other weights, so the gate cannot promote the new one.
+    other = tmp_path / "other.pth"
+    write_checkpoint(checkout.root, other, seed=11)
+    in_use = run_export(settings_for(checkout, tmp_path / "in-use", checkpoint=other, allow_unpinned=True))
+    images, masks = write_labelled_set(tmp_path / "labelled")
+    config = _config(checkout, tmp_path / "dist", trust_config, github)
+    settings = ReleaseSettings.from_config(
+        config,
+        repo=REPO,
+        tag=TAG,
+        identity_token=sigstore_stack.token(RELEASE_IDENTITY),
+        timeout=30,
+        evaluate_images=images,
+        evaluate_masks=masks,
+        evaluate_baseline=in_use.onnx_path,
+    )
+    reporter = Lines()
+    with pytest.raises(NotPromoted, match=r"evaluation\.json: not promoted: .*; nothing was signed or published"):
+        run_release(settings, reporter)
+    assert "release: evaluate (the promotion gate): " + str(images) in reporter.lines
+    assert not any(line.startswith("release: sign") for line in reporter.lines)
+    assert github.releases == {} and not list((tmp_path / "dist").glob("*.sigstore.json"))
+    with pytest.raises(UsageError, match="--evaluate-images and --evaluate-baseline go together"):
+        ReleaseSettings.from_config(config, repo=REPO, tag=TAG, evaluate_images=images)
