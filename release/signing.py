@@ -1,6 +1,6 @@
 """``sign``: keyless Sigstore signatures for the ONNX and the manifest, and the signed provenance.
 
-Three bundles: one per file (the ONNX, the manifest) and one DSSE envelope holding the in-toto
+Bundles: one per file (the ONNX, the manifest) and one DSSE envelope holding the in-toto
 statement over the release (``attestation.py``); the signed evaluation (``evaluation.py``) when
 the release carries the promotion gate's report; and, last, the OpenSSF model-signing signature
 over every other file (``oms.py``).  Before any request to Fulcio the identity
