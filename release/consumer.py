@@ -88,8 +88,12 @@ def fetch(
     )
     if settings.target is None:
         raise UsageError("fetch needs the repository and the tag of the release")
-    # Repository and tag are checked by then (OWNER/NAME); quoting keeps a tag's "/" out of the path.
-    entry = Path(cache_dir or default_cache_dir()) / quote(settings.target.repo, safe="") / quote(tag, safe="")
+    # The repository is checked by then (OWNER/NAME); quoting keeps a tag's "/" out of the path,
+    # and a tag that would still name a directory of its own ("." or "..") is refused.
+    tag_part = quote(tag, safe="")
+    if tag_part in ("", ".", ".."):
+        raise UsageError(f"--tag {tag!r}: not a release tag")
+    entry = Path(cache_dir or default_cache_dir()) / quote(settings.target.repo, safe="") / tag_part
     policy = _policy(settings)
     if (cached := _cached(entry, policy, reporter)) is not None:
         return cached

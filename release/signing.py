@@ -202,6 +202,35 @@ def _evaluation_current(
     )
 
 
+def _statements_to_sign(
+    verifier: Verifier,
+    dist: Path,
+    manifest: dict[str, Any],
+    digests: dict[str, str],
+    report: evaluation.EvaluationReport | None,
+    signer: Any,
+    environ: Mapping[str, str],
+) -> tuple[list[Path], list[_Statement]]:
+    """The statement bundles dist holds that still serve (kept), and the statements to sign anew:
+    the provenance always, the evaluation when there is a report."""
+    kept: list[Path] = []
+    statements: list[_Statement] = []
+    provenance = dist / PROVENANCE_NAME
+    if _current(verifier, provenance, digests, subjects_of(manifest, digests[MANIFEST_NAME]), signer):
+        kept.append(provenance)
+    else:
+        statements.append((build_statement(manifest, digests[MANIFEST_NAME], environ), PROVENANCE_NAME, read_statement))
+    if report is not None:
+        if _evaluation_current(verifier, dist, report, digests, manifest, signer):
+            kept.append(dist / EVALUATION_STATEMENT_NAME)
+        else:
+            statement = evaluation.build_statement(
+                report, digests[ONNX_NAME], manifest, digests[MANIFEST_NAME], environ
+            )
+            statements.append((statement, EVALUATION_STATEMENT_NAME, evaluation.read_statement))
+    return kept, statements
+
+
 def sign_release(
     dist: Path,
     instance: SigstoreInstance,
@@ -239,24 +268,8 @@ def sign_release(
             results.append(SignedFile(dist / name, bundle, wanted, log_index(read_bundle(bundle)), kept=True))
         else:
             pending[name] = digest
-    provenance = dist / PROVENANCE_NAME
-    statements: list[_Statement] = []
-    if _current(verifier, provenance, digests, subjects, same_signer):
-        results.append(SignedFile(provenance, provenance, wanted, log_index(read_bundle(provenance)), kept=True))
-    else:
-        statements.append((build_statement(manifest, digests[MANIFEST_NAME], environ), PROVENANCE_NAME, read_statement))
-    if report is not None:
-        signed_evaluation = dist / EVALUATION_STATEMENT_NAME
-        if _evaluation_current(verifier, dist, report, digests, manifest, same_signer):
-            kept = SignedFile(
-                signed_evaluation, signed_evaluation, wanted, log_index(read_bundle(signed_evaluation)), True
-            )
-            results.append(kept)
-        else:
-            statement = evaluation.build_statement(
-                report, digests[ONNX_NAME], manifest, digests[MANIFEST_NAME], environ
-            )
-            statements.append((statement, EVALUATION_STATEMENT_NAME, evaluation.read_statement))
+    kept, statements = _statements_to_sign(verifier, dist, manifest, digests, report, same_signer, environ)
+    results += [SignedFile(path, path, wanted, log_index(read_bundle(path)), kept=True) for path in kept]
     oms = dist / OMS_NAME
     # Signed last: the model-signing statement covers every other file, the new bundles included.
     oms_current = not pending and not statements and _oms_current(verifier, dist, manifest, digests, same_signer)

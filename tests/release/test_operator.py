@@ -189,3 +189,13 @@ def test_fetch_keeps_nothing_that_did_not_verify(published, github, trust_config
             timeout=30,
         )
     assert [path for path in cache.rglob("*") if path.is_file()] == []
+
+
+@pytest.mark.parametrize("tag", ["..", "."])
+def test_fetch_refuses_a_tag_that_would_leave_its_cache_entry(tag, tmp_path):
+    from mirror.errors import UsageError
+    from release.consumer import fetch
+
+    with pytest.raises(UsageError, match="not a release tag"):
+        fetch(REPO, tag, tmp_path / "cache", api_url="http://127.0.0.1:9", pins=PINS)
+    assert not (tmp_path / "cache").exists()
