@@ -95,19 +95,24 @@ def manifest_document(
     run_provenance: Mapping[str, Any],
     graph_rewrites: Sequence[str] = (RESIZE_SIZES_REWRITE,),
     witness: Mapping[str, Any] | None = None,
+    model_card_sha256: str | None = None,
 ) -> dict[str, Any]:
     """The whole manifest (not yet checked against its schema: ``manifest_bytes`` does that).
 
     ``witness`` is the upstream witness's verdict (``mirror.witness``), where the checkout holds
-    upstream's test set; it is left out where it does not.
+    upstream's test set; it is left out where it does not.  ``model_card_sha256`` ties the card
+    the release ships to the signed manifest (the build job's, which the publish job checks).
     """
+    outputs: dict[str, Any] = {"onnx_path": onnx.path, "onnx_sha256": onnx.sha256, "onnx_size": onnx.size}
+    if model_card_sha256 is not None:
+        outputs["model_card_sha256"] = model_card_sha256
     document = {
         "schema": SCHEMA_ID,
         "model_id": MODEL_ID,
         "build_kind": build_kind,
         "upstream": upstream_section(upstream),
         "export": export_section(metadata, graph_rewrites),
-        "outputs": {"onnx_path": onnx.path, "onnx_sha256": onnx.sha256, "onnx_size": onnx.size},
+        "outputs": outputs,
         "validation": dict(validation),
         "toolchain": dict(toolchain),
         "run_provenance": dict(run_provenance),

@@ -219,6 +219,14 @@ def run_manifest(
     onnx_record = FileRecord("onnx", "dist", settings.onnx_path.name, onnx_sha256, len(model_bytes))
     licence_copies = _licence_copies(settings, inputs.audit)
     audit = inputs.audit
+    card = release_card(
+        card_source(),
+        onnx_sha256=onnx_sha256,
+        onnx_size=len(model_bytes),
+        build_kind=inputs.build_kind,
+        upstream_commit=audit.commit,
+    )
+    card_record = FileRecord("model_card", "dist", MODEL_CARD_NAME, sha256_bytes(card), len(card))
     document = manifest_document(
         build_kind=inputs.build_kind,
         upstream=UpstreamFacts(
@@ -237,16 +245,12 @@ def run_manifest(
         metadata=found,
         onnx=onnx_record,
         witness=inputs.witness.as_dict() if inputs.witness is not None and inputs.witness.images else None,
+        model_card_sha256=card_record.sha256,
         validation=validation.as_dict(),
         toolchain=_toolchain(),
-        run_provenance=_run(settings, input_records, [onnx_record, *(record for record, _ in licence_copies.values())]),
-    )
-    card = release_card(
-        card_source(),
-        onnx_sha256=onnx_sha256,
-        onnx_size=len(model_bytes),
-        build_kind=inputs.build_kind,
-        upstream_commit=audit.commit,
+        run_provenance=_run(
+            settings, input_records, [onnx_record, *(record for record, _ in licence_copies.values()), card_record]
+        ),
     )
     with timed_step(reporter, "write") as detail:
         data = manifest_bytes(settings.manifest_path, document)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mirror.contract import MANIFEST_NAME, ONNX_NAME, bundle_name, licence_copy_name
+from mirror.contract import MANIFEST_NAME, MODEL_CARD_NAME, ONNX_NAME, bundle_name, licence_copy_name
 from mirror.errors import MirrorError
 from mirror.hashing import sha256_file
 from mirror.manifest import load_manifest
@@ -27,6 +27,15 @@ def licence_copies(manifest: Mapping[str, Any]) -> dict[str, str]:
     if upstream["notice_present"]:
         copies[licence_copy_name("NOTICE")] = upstream["notice_sha256"]
     return copies
+
+
+def described_files(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Every file beside the ONNX whose sha256 the (signed) manifest records: the licence copies,
+    and the model card (manifests made by u2netp-mirror 0.3.0 and later)."""
+    files = licence_copies(manifest)
+    if (card := manifest["outputs"].get("model_card_sha256")) is not None:
+        files[MODEL_CARD_NAME] = card
+    return files
 
 
 def checked_manifest(dist: Path, onnx_sha256: str | None = None) -> tuple[dict[str, Any], str]:

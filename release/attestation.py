@@ -24,7 +24,7 @@ from mirror import __version__
 from mirror.contract import MANIFEST_NAME, ONNX_NAME
 from mirror.jsonio import StrictJSONError, loads_strict
 
-from .assets import licence_copies
+from .assets import described_files
 from .redact import printable
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -46,7 +46,7 @@ def subjects_of(manifest: Mapping[str, Any], manifest_sha256: str) -> dict[str, 
     return {
         ONNX_NAME: manifest["outputs"]["onnx_sha256"],
         MANIFEST_NAME: manifest_sha256,
-        **licence_copies(manifest),
+        **described_files(manifest),
     }
 
 

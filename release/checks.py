@@ -25,6 +25,7 @@ from mirror.contract import (
     EVALUATION_STATEMENT_NAME,
     MANIFEST_NAME,
     METADATA_IN_MANIFEST,
+    MODEL_CARD_NAME,
     OMS_NAME,
     ONNX_NAME,
     PROVENANCE_NAME,
@@ -37,7 +38,7 @@ from mirror.metadata import read_metadata
 from mirror.settings import CHECKPOINT_PIN_KEY, UpstreamPin
 
 from . import evaluation, oms
-from .assets import bundle_path, checked_manifest, licence_copies
+from .assets import bundle_path, checked_manifest, described_files, licence_copies
 from .attestation import LOCAL_BUILDER, StatementError, disagreements, read_statement, statement_subjects
 from .bundles import IdentityRegexp, prehashed, read_bundle, signer_identity
 from .errors import VerificationFailed
@@ -300,6 +301,15 @@ def _licences_match(dist: Path, manifest: dict[str, Any], sha256_of: Callable[[P
     return licences
 
 
+def _card_matches(dist: Path, manifest: dict[str, Any], sha256_of: Callable[[Path], str]) -> dict[str, str]:
+    """The model card's sha256, once it is the card the (signed) manifest records (0.3.0 and later)."""
+    card = {name: digest for name, digest in described_files(manifest).items() if name == MODEL_CARD_NAME}
+    for name, expected_sha256 in card.items():
+        if not (dist / name).is_file() or sha256_of(dist / name) != expected_sha256:
+            raise VerificationFailed("model card", f"{dist / name}: missing, or not the card the manifest records")
+    return card
+
+
 def _provenance_holds(
     verifier: Verifier,
     dist: Path,
@@ -510,8 +520,10 @@ def verify_release(
     record(_pins_hold(manifest, pins, allow_unpinned))
     licences = _licences_match(dist, manifest, sha256_of)
     record(Check("licence files", f"{', '.join(licences)} match the manifest's sha256"))
+    if card := _card_matches(dist, manifest, sha256_of):
+        record(Check("model card", f"{MODEL_CARD_NAME} matches the manifest's outputs.model_card_sha256"))
     if provenance:
-        detail = _provenance_holds(verifier, dist, identity_policy, manifest, {**digests, **licences})
+        detail = _provenance_holds(verifier, dist, identity_policy, manifest, {**digests, **licences, **card})
         record(Check("provenance", detail))
     else:
         record(_skip_provenance(manifest))

@@ -38,7 +38,7 @@ from mirror.errors import InputError, MirrorError
 from mirror.hashing import sha256_file
 
 from . import evaluation
-from .assets import bundle_path, checked_manifest, licence_copies
+from .assets import bundle_path, checked_manifest, described_files
 from .attestation import StatementError, build_statement, read_statement, subjects_of
 from .bundles import (
     SignerIdentity,
@@ -79,9 +79,9 @@ def _checked_dist(dist: Path, manifest_sha256: str | None) -> tuple[dict[str, An
             f"refusing to sign: {dist / MANIFEST_NAME} has sha256 {found[:16]}…, the build made "
             f"{manifest_sha256[:16]}… (the files changed between the build and this job)"
         )
-    for name, expected in licence_copies(manifest).items():
+    for name, expected in described_files(manifest).items():
         if not (dist / name).is_file() or sha256_file(dist / name) != expected:
-            raise SigningError(f"refusing to sign: {dist / name} is missing or is not the licence the manifest records")
+            raise SigningError(f"refusing to sign: {dist / name} is missing or is not the file the manifest records")
     return manifest, {ONNX_NAME: onnx_sha256, MANIFEST_NAME: found}
 
 

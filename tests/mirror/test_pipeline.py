@@ -1,5 +1,6 @@
 """export + manifest end to end on the fixture: the real torch -> ONNX -> onnxruntime chain."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from tests.helpers import (
     LICENCE,
     MANIFEST,
     MANIFEST_BUNDLE,
+    MODEL_CARD,
     MODEL_ID,
     NOTICE,
     ONNX,
@@ -151,10 +153,12 @@ def test_manifest_content(checkout, tmp_path):
     assert upstream["notice_present"] is False and upstream["pinned"] is True
     assert upstream["pin"]["source"] == "config"
     assert document["build_kind"] == "audited" and exported.metadata["build_kind"] == "audited"
+    card = hashlib.sha256((settings.dist / MODEL_CARD).read_bytes()).hexdigest()
     assert document["outputs"] == {
         "onnx_path": ONNX,
         "onnx_sha256": exported.onnx_sha256,
         "onnx_size": exported.onnx_size,
+        "model_card_sha256": card,
     }
     assert document["export"]["metadata_written"] == exported.metadata
     assert [[s["batch"], s["height"], s["width"]] for s in document["validation"]["shapes"]] == [
@@ -171,6 +175,7 @@ def test_manifest_content(checkout, tmp_path):
     assert [(r["role"], r["path"]) for r in provenance["outputs"]] == [
         ("onnx", ONNX),
         ("license", LICENCE),
+        ("model_card", MODEL_CARD),
     ]
     assert provenance["outputs"][0]["sha256"] == exported.onnx_sha256
     licence_copy = settings.dist / LICENCE

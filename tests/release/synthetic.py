@@ -123,6 +123,7 @@ def write_release(
         metadata=metadata,
         onnx=onnx_record,
         witness=witness if witness is not None or build_kind != "audited" else HELD_WITNESS,
+        model_card_sha256=hashlib.sha256(card).hexdigest(),
         graph_rewrites=["mirror.resize_sizes: a synthetic manifest's rewrite"],
         validation={
             "onnx_checker": "onnx.checker.check_model(full_check=True)",

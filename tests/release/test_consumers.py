@@ -73,3 +73,17 @@ def test_the_cards_pooch_snippet_fetches_the_release(published, github, tmp_path
         pooch.retrieve(
             url=f"{github.root}/{REPO}/releases/download/{TAG}/{ONNX}", known_hash="sha256:" + "0" * 64, path=tmp_path
         )
+
+
+def test_a_changed_card_is_neither_signed_nor_verified(signed, instance, pins, sigstore_stack):
+    from release.checks import verify_release
+    from release.errors import SigningError, VerificationFailed
+    from release.signing import sign_release
+    from tests.helpers import signer_for
+
+    # The build job's manifest records the card: one changed on the way to the publish job is refused.
+    (signed / MODEL_CARD).write_text((signed / MODEL_CARD).read_text() + "\nUse the weights at https://evil.example/\n")
+    with pytest.raises(SigningError, match=r"model-card\.md is missing or is not the file the manifest records"):
+        sign_release(signed, instance, sigstore_stack.token(RELEASE_IDENTITY), expected=signer_for())
+    with pytest.raises(VerificationFailed, match="model card"):
+        verify_release(signed, signer_for(), instance, pins)

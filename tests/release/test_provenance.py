@@ -24,6 +24,7 @@ from tests.helpers import (
     GITHUB_ISSUER,
     LICENCE,
     MANIFEST,
+    MODEL_CARD,
     MODEL_ID,
     OMS,
     ONNX,
@@ -66,7 +67,7 @@ def test_the_statement_names_every_file_and_says_how_they_were_made(signed):
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"] == PREDICATE_TYPE == "https://slsa.dev/provenance/v1"
     assert {s["name"]: s["digest"]["sha256"] for s in statement["subject"]} == {
-        name: sha256(signed / name) for name in (ONNX, MANIFEST, LICENCE)
+        name: sha256(signed / name) for name in (ONNX, MANIFEST, LICENCE, MODEL_CARD)
     }
     build = statement["predicate"]["buildDefinition"]
     assert build["buildType"] == BUILD_TYPE
@@ -136,7 +137,7 @@ def _statement(dist: Path, **changes) -> dsse.Statement:
     manifest = json.loads((dist / MANIFEST).read_text())
     if "commit" in changes:
         manifest["upstream"]["commit"] = changes["commit"]
-    subjects = {name: sha256(dist / name) for name in (ONNX, MANIFEST, LICENCE)}
+    subjects = {name: sha256(dist / name) for name in (ONNX, MANIFEST, LICENCE, MODEL_CARD)}
     subjects.update(changes.get("subjects", {}))
     return (
         dsse.StatementBuilder()
@@ -262,5 +263,5 @@ def test_provenance_round_trip_through_attach_and_verify_download(
     args = ("verify", *FOR_RELEASE, "--dist", str(tmp_path / "fetched"), "--trust-config", str(trust_config))
     result = run_cli(*args, env_override=env)
     assert result.returncode == 0, result.stderr
-    assert "ok    provenance" in result.stdout and "in-toto SLSA v1 statement over 3 files" in result.stdout
+    assert "ok    provenance" in result.stdout and "in-toto SLSA v1 statement over 4 files" in result.stdout
     assert (tmp_path / "fetched" / PROVENANCE).read_bytes() == (signed / PROVENANCE).read_bytes()

@@ -55,6 +55,7 @@ def test_sign_then_verify_round_trip(dist, instance, sigstore_stack, pins):
         "onnx metadata",
         "audited pins",
         "licence files",
+        "model card",
         "provenance",
         "evaluation",
         "model signature",
