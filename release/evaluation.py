@@ -80,15 +80,25 @@ def parse_report(data: bytes, where: str) -> EvaluationReport:
                 isinstance(r, dict) and isinstance(r["rule"], str) and isinstance(r["passed"], bool)
                 for r in verdict["rules"]
             )
-            and isinstance(candidate["sha256"], str)
-            and len(candidate["sha256"]) == 64
-            and (document["inputs"]["baseline"] is None or isinstance(document["inputs"]["baseline"]["sha256"], str))
+            and _describes_a_model(candidate, optional=False)
+            and _describes_a_model(document["inputs"]["baseline"], optional=True)
         )
     except (KeyError, TypeError):
         fine = False
     if not fine:
         raise InputError(f"{where}: not an evaluation report (no verdict, rules or candidate sha256)")
     return EvaluationReport(data, sha256_bytes(data), document)
+
+
+def _describes_a_model(model: object, *, optional: bool) -> bool:
+    """A report's model record: its file name and sha256 are what the statement repeats."""
+    if model is None:
+        return optional
+    if not isinstance(model, dict):
+        return False
+    digest, name = model.get("sha256"), model.get("file")
+    hexadecimal = isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+    return hexadecimal and isinstance(name, str) and 0 < len(name) <= 255
 
 
 def read_report(path: Path) -> EvaluationReport:

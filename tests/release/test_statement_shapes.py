@@ -63,6 +63,15 @@ def test_an_envelope_of_another_payload_type_is_refused():
         b'{"schema": "u2netp-mirror-evaluation-v1", "verdict": {"promoted": "yes", "summary": "", "rules": []},'
         b' "inputs": {"candidate": {"sha256": "ab"}, "baseline": null}}',
         b'{"a": NaN}',
+        # A baseline without its file name, and a candidate digest that is not hex.
+        b'{"schema": "u2netp-mirror-evaluation-v1", "verdict": {"promoted": true, "summary": "", "rules": []},'
+        b' "inputs": {"candidate": {"sha256": "'
+        + b"a" * 64
+        + b'", "file": "c.onnx"}, "baseline": {"sha256": "'
+        + b"b" * 64
+        + b'"}}}',
+        b'{"schema": "u2netp-mirror-evaluation-v1", "verdict": {"promoted": true, "summary": "", "rules": []},'
+        b' "inputs": {"candidate": {"sha256": "' + b"Z" * 64 + b'", "file": "c.onnx"}, "baseline": null}}',
     ],
 )
 def test_what_is_not_an_evaluation_report_is_refused(data):
