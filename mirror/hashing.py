@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # 1 MiB: large enough that per-call overhead vanishes, small enough to stay in cache.
 CHUNK_SIZE = 1 << 20
 
@@ -21,3 +23,9 @@ def sha256_file(path: Path) -> str:
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+def is_sha256_hex(value: object) -> bool:
+    """Whether ``value`` is a sha256 as this project writes one: 64 lower-case hex digits (for
+    digests read from a document or a server, before they are used)."""
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None

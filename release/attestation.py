@@ -108,8 +108,10 @@ def build_statement(
     )
 
 
-def read_statement(payload_type: str, payload: bytes) -> dict[str, Any]:
-    """The statement a verified DSSE envelope carries, checked for type; ``StatementError`` if wrong."""
+def read_in_toto(payload_type: str, payload: bytes, predicate_type: str, called: str) -> dict[str, Any]:
+    """The in-toto Statement v1 a verified DSSE envelope carries, with ``predicate_type`` (named
+    ``called`` in the message); ``StatementError`` if it is anything else.  Every statement the
+    release signs (provenance, evaluation, model signature) is read through here."""
     if payload_type != PAYLOAD_TYPE:
         raise StatementError(f"the envelope carries {printable(payload_type, 60)!r}, not an in-toto statement")
     try:
@@ -118,9 +120,14 @@ def read_statement(payload_type: str, payload: bytes) -> dict[str, Any]:
         raise StatementError(f"the statement is not valid JSON ({exc})") from None
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
         raise StatementError(f"not an in-toto Statement v1 (_type must be {STATEMENT_TYPE})")
-    if statement.get("predicateType") != PREDICATE_TYPE:
-        raise StatementError(f"predicateType is {printable(statement.get('predicateType'), 80)!r}, not SLSA v1")
+    if statement.get("predicateType") != predicate_type:
+        raise StatementError(f"predicateType is {printable(statement.get('predicateType'), 80)!r}, not {called}")
     return statement
+
+
+def read_statement(payload_type: str, payload: bytes) -> dict[str, Any]:
+    """The provenance statement a verified DSSE envelope carries; ``StatementError`` if wrong."""
+    return read_in_toto(payload_type, payload, PREDICATE_TYPE, "SLSA v1")
 
 
 def statement_subjects(statement: Mapping[str, Any]) -> dict[str, str]:

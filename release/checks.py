@@ -12,11 +12,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from cryptography import x509
 from sigstore.errors import Error as SigstoreError
+from sigstore.models import Bundle
 from sigstore.verify import Verifier, policy
 
 from mirror.config import check_signer_template
@@ -44,6 +45,8 @@ from .bundles import IdentityRegexp, prehashed, read_bundle, signer_identity
 from .errors import VerificationFailed
 from .instance import SigstoreInstance
 from .redact import printable
+
+T = TypeVar("T")
 
 
 def _as_text(value: object) -> str:
@@ -310,6 +313,26 @@ def _card_matches(dist: Path, manifest: dict[str, Any], sha256_of: Callable[[Pat
     return card
 
 
+def _signed_statement(
+    verifier: Verifier,
+    path: Path,
+    expected: policy.VerificationPolicy,
+    reader: Callable[[str, bytes], T],
+    check: str,
+) -> tuple[Bundle, T]:
+    """``path``'s bundle and the statement its DSSE envelope carries, once the envelope verifies for
+    ``expected`` and ``reader`` accepts the statement; else one line naming ``check``."""
+    try:
+        bundle = read_bundle(path)
+        return bundle, reader(*verifier.verify_dsse(bundle, expected))
+    except MirrorError as exc:
+        raise VerificationFailed(check, str(exc)) from None
+    except (SigstoreError, requests.RequestException) as exc:
+        raise VerificationFailed(check, f"{path.name} does not verify: {printable(exc, 240)}") from None
+    except StatementError as exc:
+        raise VerificationFailed(check, f"{path.name}: {exc}") from None
+
+
 def _provenance_holds(
     verifier: Verifier,
     dist: Path,
@@ -319,16 +342,7 @@ def _provenance_holds(
 ) -> str:
     """The signed statement: same signer, its subjects are exactly these files, its build is the manifest's."""
     path = dist / PROVENANCE_NAME
-    try:
-        bundle = read_bundle(path)
-        payload_type, payload = verifier.verify_dsse(bundle, expected)
-        statement = read_statement(payload_type, payload)
-    except MirrorError as exc:
-        raise VerificationFailed("provenance", str(exc)) from None
-    except (SigstoreError, requests.RequestException) as exc:
-        raise VerificationFailed("provenance", f"{path.name} does not verify: {printable(exc, 240)}") from None
-    except StatementError as exc:
-        raise VerificationFailed("provenance", f"{path.name}: {exc}") from None
+    bundle, statement = _signed_statement(verifier, path, expected, read_statement, "provenance")
     try:
         subjects = statement_subjects(statement)
     except StatementError as exc:
@@ -401,13 +415,9 @@ def _evaluation_holds(
         raise VerificationFailed("evaluation", f"{report_path}: missing (the signed evaluation names it)")
     try:
         report = evaluation.read_report(report_path)
-        statement = evaluation.read_statement(*verifier.verify_dsse(read_bundle(path), expected))
     except MirrorError as exc:
         raise VerificationFailed("evaluation", str(exc)) from None
-    except (SigstoreError, requests.RequestException) as exc:
-        raise VerificationFailed("evaluation", f"{path.name} does not verify: {printable(exc, 240)}") from None
-    except StatementError as exc:
-        raise VerificationFailed("evaluation", f"{path.name}: {exc}") from None
+    _, statement = _signed_statement(verifier, path, expected, evaluation.read_statement, "evaluation")
     onnx_sha256, manifest_sha256 = digests[ONNX_NAME], digests[MANIFEST_NAME]
     if report.candidate_sha256 != onnx_sha256:
         raise VerificationFailed(
@@ -435,14 +445,7 @@ def _model_signature_holds(
 ) -> str:
     """The OpenSSF model-signing signature: same signer, and it names exactly the release's files with their sha256."""
     path = dist / OMS_NAME
-    try:
-        signed = oms.read_statement(*verifier.verify_dsse(read_bundle(path), expected))
-    except MirrorError as exc:
-        raise VerificationFailed("model signature", str(exc)) from None
-    except (SigstoreError, requests.RequestException) as exc:
-        raise VerificationFailed("model signature", f"{path.name} does not verify: {printable(exc, 240)}") from None
-    except StatementError as exc:
-        raise VerificationFailed("model signature", f"{path.name}: {exc}") from None
+    _, signed = _signed_statement(verifier, path, expected, oms.read_statement, "model signature")
     evaluated = (dist / EVALUATION_STATEMENT_NAME).is_file()
     names = [n for n in carried(notice=manifest["upstream"]["notice_present"], evaluation=evaluated) if n != OMS_NAME]
     if sorted(signed) != sorted(names):
@@ -502,8 +505,11 @@ def verify_release(
     known = dict(known_sha256 or {})
 
     def sha256_of(path: Path) -> str:
-        # A caller that has just hashed the files (attach's preflight) passes their digests.
-        return known.get(path.name) or sha256_file(path)
+        # A caller that has just hashed the files (attach's preflight) passes their digests; each
+        # other file is hashed once, though the licence, card and model-signature checks all ask.
+        if path.name not in known:
+            known[path.name] = sha256_file(path)
+        return known[path.name]
 
     digests = {ONNX_NAME: sha256_of(onnx_path), MANIFEST_NAME: sha256_of(manifest_path)}
     for name, digest in digests.items():

@@ -29,7 +29,7 @@ from urllib.parse import quote
 from mirror.atomic import write_bytes_atomic
 from mirror.contract import ONNX_NAME
 from mirror.errors import UsageError
-from mirror.hashing import sha256_file
+from mirror.hashing import is_sha256_hex, sha256_file
 from mirror.jsonio import StrictJSONError, loads_strict
 from mirror.reporting import SILENT, Reporter
 from mirror.settings import UpstreamPin, shipped_defaults
@@ -142,7 +142,7 @@ def _cached(entry: Path, policy: Mapping[str, Any], reporter: Reporter) -> Path 
         return None
     files = record["files"]
     digest = files.get(ONNX_NAME)
-    if not isinstance(digest, str) or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+    if not is_sha256_hex(digest):
         _discard(entry)
         return None
     release = entry / digest

@@ -24,10 +24,10 @@ from sigstore import dsse
 
 from mirror.contract import EVALUATION_NAME, MANIFEST_NAME, MAX_EVALUATION_BYTES, ONNX_NAME
 from mirror.errors import InputError
-from mirror.hashing import sha256_bytes
+from mirror.hashing import is_sha256_hex, sha256_bytes
 from mirror.jsonio import StrictJSONError, loads_strict
 
-from .attestation import PAYLOAD_TYPE, STATEMENT_TYPE, StatementError, statement_subjects
+from .attestation import StatementError, read_in_toto, statement_subjects
 from .redact import printable
 
 PREDICATE_TYPE = "https://in-toto.io/attestation/test-result/v0.1"
@@ -96,9 +96,8 @@ def _describes_a_model(model: object, *, optional: bool) -> bool:
         return optional
     if not isinstance(model, dict):
         return False
-    digest, name = model.get("sha256"), model.get("file")
-    hexadecimal = isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
-    return hexadecimal and isinstance(name, str) and 0 < len(name) <= 255
+    name = model.get("file")
+    return is_sha256_hex(model.get("sha256")) and isinstance(name, str) and 0 < len(name) <= 255
 
 
 def read_report(path: Path) -> EvaluationReport:
@@ -186,19 +185,7 @@ def build_statement(
 
 def read_statement(payload_type: str, payload: bytes) -> dict[str, Any]:
     """The test-result statement a verified envelope carries; ``StatementError`` if it is not one."""
-    if payload_type != PAYLOAD_TYPE:
-        raise StatementError(f"the envelope carries {printable(payload_type, 60)!r}, not an in-toto statement")
-    try:
-        statement = loads_strict(payload)
-    except StrictJSONError as exc:
-        raise StatementError(f"the statement is not valid JSON ({exc})") from None
-    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
-        raise StatementError(f"not an in-toto Statement v1 (_type must be {STATEMENT_TYPE})")
-    if statement.get("predicateType") != PREDICATE_TYPE:
-        raise StatementError(
-            f"predicateType is {printable(statement.get('predicateType'), 80)!r}, not {PREDICATE_TYPE}"
-        )
-    return statement
+    return read_in_toto(payload_type, payload, PREDICATE_TYPE, PREDICATE_TYPE)
 
 
 def disagreements(

@@ -23,8 +23,9 @@ from typing import Any
 from sigstore import dsse
 
 from mirror.contract import MODEL_ID, OMS_NAME
+from mirror.hashing import is_sha256_hex
 
-from .attestation import PAYLOAD_TYPE, STATEMENT_TYPE, StatementError
+from .attestation import StatementError, read_in_toto
 from .redact import printable
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
@@ -56,20 +57,7 @@ def build_statement(files: Mapping[str, str]) -> dsse.Statement:
 def read_statement(payload_type: str, payload: bytes) -> dict[str, str]:
     """The files (name -> sha256) a verified envelope's statement signs; ``StatementError`` if it
     is not a model-signing v1.0 statement, or its subject is not the digest of its resources."""
-    from mirror.jsonio import StrictJSONError, loads_strict
-
-    if payload_type != PAYLOAD_TYPE:
-        raise StatementError(f"the envelope carries {printable(payload_type, 60)!r}, not an in-toto statement")
-    try:
-        statement = loads_strict(payload)
-    except StrictJSONError as exc:
-        raise StatementError(f"the statement is not valid JSON ({exc})") from None
-    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
-        raise StatementError(f"not an in-toto Statement v1 (_type must be {STATEMENT_TYPE})")
-    if statement.get("predicateType") != PREDICATE_TYPE:
-        raise StatementError(
-            f"predicateType is {printable(statement.get('predicateType'), 80)!r}, not {PREDICATE_TYPE}"
-        )
+    statement = read_in_toto(payload_type, payload, PREDICATE_TYPE, PREDICATE_TYPE)
     return _files_of(statement)
 
 
@@ -82,18 +70,14 @@ def _files_of(statement: dict[str, Any]) -> dict[str, str]:
         files: dict[str, str] = {}
         for resource in predicate["resources"]:
             name, algorithm, digest = resource["name"], resource["algorithm"], resource["digest"]
-            if not isinstance(name, str) or name in files or algorithm != "sha256" or not _is_sha256(digest):
+            if not isinstance(name, str) or name in files or algorithm != "sha256" or not is_sha256_hex(digest):
                 raise StatementError(f"a malformed or repeated resource {printable(name, 80)!r}")
             files[name] = digest
         (subject,) = statement["subject"]
         if subject["digest"]["sha256"] != root_digest(files):
             raise StatementError("its subject's sha256 is not the digest of its resources")
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, StatementError):
-            raise
+    except StatementError:
+        raise
+    except (KeyError, TypeError, ValueError):  # ValueError: not exactly one subject
         raise StatementError("it lacks one subject, serialization or resources") from None
     return files
-
-
-def _is_sha256(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
