@@ -69,6 +69,16 @@ class ReleaseFile:
     max_bytes: int | None = None
 
 
+def _document(
+    name: str, role: Role, *, required: bool = True, subject: bool = False, max_bytes: int = MAX_DOCUMENT_BYTES
+) -> ReleaseFile:
+    """A small unsigned file that describes the ONNX (a bundle, a statement, the card, the report):
+    read whole, so capped, and made stale by a new export."""
+    return ReleaseFile(
+        name, role, signed=False, required=required, subject=subject, made_stale_by_export=True, max_bytes=max_bytes
+    )
+
+
 RELEASE_FILES: tuple[ReleaseFile, ...] = (
     ReleaseFile(ONNX_NAME, Role.MODEL, signed=True, required=True, subject=True, made_stale_by_export=False),
     ReleaseFile(
@@ -80,27 +90,8 @@ RELEASE_FILES: tuple[ReleaseFile, ...] = (
         made_stale_by_export=True,
         max_bytes=MAX_DOCUMENT_BYTES,
     ),
-    *(
-        ReleaseFile(
-            bundle_name(name),
-            Role.BUNDLE,
-            signed=False,
-            required=True,
-            subject=False,
-            made_stale_by_export=True,
-            max_bytes=MAX_DOCUMENT_BYTES,
-        )
-        for name in (ONNX_NAME, MANIFEST_NAME)
-    ),
-    ReleaseFile(
-        PROVENANCE_NAME,
-        Role.PROVENANCE,
-        signed=False,
-        required=True,
-        subject=False,
-        made_stale_by_export=True,
-        max_bytes=MAX_DOCUMENT_BYTES,
-    ),
+    *(_document(bundle_name(name), Role.BUNDLE) for name in (ONNX_NAME, MANIFEST_NAME)),
+    _document(PROVENANCE_NAME, Role.PROVENANCE),
     ReleaseFile(
         licence_copy_name("LICENSE"),
         Role.LICENCE,
@@ -117,42 +108,11 @@ RELEASE_FILES: tuple[ReleaseFile, ...] = (
         subject=True,
         made_stale_by_export=False,
     ),
-    ReleaseFile(
-        MODEL_CARD_NAME,
-        Role.MODEL_CARD,
-        signed=False,
-        required=True,
-        subject=False,
-        made_stale_by_export=True,
-        max_bytes=MAX_DOCUMENT_BYTES,
-    ),
-    ReleaseFile(
-        EVALUATION_NAME,
-        Role.EVALUATION,
-        signed=False,
-        required=False,
-        subject=False,
-        made_stale_by_export=True,
-        max_bytes=MAX_EVALUATION_BYTES,
-    ),
-    ReleaseFile(
-        EVALUATION_STATEMENT_NAME,
-        Role.EVALUATION,
-        signed=False,
-        required=False,
-        subject=False,
-        made_stale_by_export=True,
-        max_bytes=MAX_DOCUMENT_BYTES,
-    ),
-    ReleaseFile(
-        OMS_NAME,
-        Role.MODEL_SIGNATURE,
-        signed=False,
-        required=True,
-        subject=False,
-        made_stale_by_export=True,
-        max_bytes=MAX_DOCUMENT_BYTES,
-    ),
+    # The manifest records the card's sha256, so the provenance names it too.
+    _document(MODEL_CARD_NAME, Role.MODEL_CARD, subject=True),
+    _document(EVALUATION_NAME, Role.EVALUATION, required=False, max_bytes=MAX_EVALUATION_BYTES),
+    _document(EVALUATION_STATEMENT_NAME, Role.EVALUATION, required=False),
+    _document(OMS_NAME, Role.MODEL_SIGNATURE),
 )
 
 ALL_NAMES: tuple[str, ...] = tuple(file.name for file in RELEASE_FILES)

@@ -52,7 +52,7 @@ def test_what_a_release_carries():
     assert contract.carried(notice=False, evaluation=True)[-4:] == (MODEL_CARD, EVALUATION, EVALUATION_BUNDLE, OMS)
     assert contract.licence_names() == (LICENCE, NOTICE)
     subjects = [file.name for file in contract.RELEASE_FILES if file.subject]
-    assert subjects == [ONNX, MANIFEST, LICENCE, NOTICE]
+    assert subjects == [ONNX, MANIFEST, LICENCE, NOTICE, MODEL_CARD]
 
 
 def test_one_table_maps_the_onnx_metadata_onto_the_manifest():
