@@ -117,29 +117,15 @@ def _verify(github: GitHubServer, trust_config: Path, verified_dir: Path, report
     reporter.line(f"demo: verify: {verdict(run_verify(settings, reporter))}")
 
 
-def _evaluation_settings(fixture: Any, scratch: Path, dist: Path, release_dir: Path, reporter: Reporter) -> Any:
+def _evaluation_settings(export: ExportSettings, scratch: Path, out: Path, reporter: Reporter) -> Any:
     """The promotion gate's inputs: labelled scenes, and the model in use (an earlier export of the fixture)."""
-    from evaluation.run import EvaluationSettings
+    from flow.settings import evaluation_settings
     from mirror.pipeline import run_export
 
     reporter.line("demo: the model in use (an earlier export of the fixture) and labelled scenes for the gate")
-    in_use = run_export(
-        ExportSettings(
-            upstream=fixture.root,
-            checkpoint=fixture.checkpoint,
-            dist=scratch / "in-use",
-            pin=fixture.pin,
-            entrypoint="invoke demo",
-        )
-    )
+    in_use = run_export(replace(export, dist=scratch / "in-use"))
     images, masks = write_labelled_set(scratch / "labelled")
-    return EvaluationSettings(
-        candidate=release_dir / in_use.onnx_path.name,
-        images=images,
-        masks=masks,
-        baseline=in_use.onnx_path,
-        out=dist / "evaluation",
-    )
+    return evaluation_settings(shipped_defaults()["u2netp"], export, images, masks, in_use.onnx_path, out=out)
 
 
 def run_demo(scratch: Path, dist: Path, reporter: Reporter) -> DemoResult:
@@ -153,19 +139,20 @@ def run_demo(scratch: Path, dist: Path, reporter: Reporter) -> DemoResult:
     expected = ExpectedSigner.from_config(defaults["sigstore"], repo=REPO, tag=TAG)
     with _servers(dist / "trust") as (stack, github, trust_config):
         reporter.line(f"demo: Sigstore stack at {stack.url}, GitHub Releases API at {github.url} (loopback only)")
-        evaluation = _evaluation_settings(fixture, scratch, dist, release_dir, reporter)
+        export = ExportSettings(
+            upstream=fixture.root,
+            checkpoint=fixture.checkpoint,
+            dist=release_dir,
+            pin=fixture.pin,
+            entrypoint="invoke demo",
+        )
+        evaluation = _evaluation_settings(export, scratch, dist / "evaluation", reporter)
         reporter.line(
             "demo: the release flow, as `invoke release` runs it: a demo build, so attach publishes it "
             "only because the demo allows an unpinned build"
         )
         settings = ReleaseSettings(
-            export=ExportSettings(
-                upstream=fixture.root,
-                checkpoint=fixture.checkpoint,
-                dist=release_dir,
-                pin=fixture.pin,
-                entrypoint="invoke demo",
-            ),
+            export=export,
             target=ReleaseTarget(repo=REPO, tag=TAG, api_url=github.url, token=github.token),
             expected=expected,
             instance=SigstoreInstance(trust_config=trust_config),

@@ -111,8 +111,10 @@ def evaluation_settings(
     images: str | Path | None,
     masks: str | Path | None,
     baseline: str | Path | None,
+    out: Path | None = None,
 ) -> Any:
-    """The release's evaluation: the export's ONNX against ``baseline`` on ``images``, into dist/evaluation."""
+    """The release's evaluation: the export's ONNX against ``baseline`` on ``images``, into ``out``
+    (default dist/evaluation, where `invoke evaluate` writes)."""
     from mirror.errors import UsageError
 
     if not images or not baseline:
@@ -128,6 +130,6 @@ def evaluation_settings(
         images=Path(images),
         masks=Path(masks) if masks else None,
         baseline=Path(baseline),
-        out=export.dist / "evaluation",
+        out=out or export.dist / "evaluation",
         gate=Gate.from_config(config["evaluate"]["gate"]),
     )
