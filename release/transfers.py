@@ -20,6 +20,10 @@ from .errors import GitHubError
 from .remote import MAX_ASSET_SIZE, RemoteAsset, RemoteRelease, check_url, origin
 from .transport import CHUNK_SIZE, Clock, Transport, _Retryable, _TooSlow, transfer_deadline
 
+# Up to three of these are alive during a download (one hashed, one read, one being copied out
+# of http.client's buffer): 24 MiB, inside the bench's 64 MiB bound on memory growth.
+DOWNLOAD_CHUNK = 8 << 20
+
 
 class _UploadBody:
     """A file opened for one upload attempt: read in chunks, with a length, reporting progress."""
@@ -147,12 +151,15 @@ class Transfers(Transport):
 
         # Hashing and writing a chunk run in a second thread while the next one is read:
         # sha256 and file writes release the GIL.  Done in turn they made a 1 GiB download
-        # 0.69x curl's speed on the bench machine, in a thread 0.77-0.88x (docs/benchmarks.md
-        # has the latest run).  One chunk in flight keeps them in order.
+        # 0.69x curl's speed on the bench machine, in a thread 0.77-0.88x.  One chunk in
+        # flight keeps them in order.  Reads fill DOWNLOAD_CHUNK bytes rather than taking
+        # whatever the socket holds (read1): a handoff per 8 MiB instead of per ~100 KiB
+        # took another ~0.1 s off 1 GiB (docs/benchmarks.md has the latest run).  The
+        # deadline still holds inside a long read: it closes the connection.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="download") as worker:
             taking: Future[None] | None = None
             try:
-                while chunk := response.raw.read1(min(CHUNK_SIZE, asset.size + 1 - done)):
+                while chunk := response.raw.read(min(DOWNLOAD_CHUNK, asset.size + 1 - done)):
                     done += len(chunk)
                     if done > asset.size:
                         raise GitHubError(
@@ -171,7 +178,7 @@ class Transfers(Transport):
                             f"({origin(response.url)[1]}) is too slow or stalled; try again or raise --timeout"
                         )
                 # One byte more than announced (or the end) tells an oversized body from an exact one.
-                if done == asset.size and response.raw.read1(1):
+                if done == asset.size and response.raw.read(1):
                     raise GitHubError(
                         f"GitHub {what}: the server sent more than the {asset.size:,} bytes the API announced; "
                         "refusing it"
