@@ -8,6 +8,7 @@ model's own where its metadata says it, otherwise upstream U-2-Net's.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -73,12 +74,20 @@ def _from_metadata(metadata: dict[str, str], label: str) -> Preprocessing | None
     return Preprocessing((height, width), (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]), "the model's metadata")
 
 
-def session_options(threads: int) -> onnxruntime.SessionOptions:
+def session_options(threads: int, fixed: dict[str, int] | None = None) -> onnxruntime.SessionOptions:
+    """Options for one session; ``fixed`` pins the input's named free dimensions to sizes.
+
+    With every size known, onnxruntime keeps the whole network in its blocked (NCHWc) layout,
+    which it cannot while sizes may change: 0.95x the latency of the same file with free sizes
+    on the bench machine (docs/benchmarks.md, "sizes fixed").
+    """
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    for name, value in (fixed or {}).items():
+        options.add_free_dimension_override_by_name(name, value)
     return options
 
 
@@ -98,16 +107,12 @@ class SaliencyModel:
             )
         self.path = path
         self.sha256 = sha256_file(path)
+        self.threads = threads
         try:
             self.metadata = read_metadata(path)
         except (ValueError, OSError) as exc:
             raise EvaluationError(f"{path}: not a readable ONNX model ({exc})") from None
-        try:
-            self.session = onnxruntime.InferenceSession(
-                str(path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped failures for a broken model
-            raise EvaluationError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})") from None
+        self.session = self._session(threads)
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise EvaluationError(f"{path}: expected one NCHW image input, found {[i.shape for i in inputs]}")
@@ -131,6 +136,34 @@ class SaliencyModel:
                 f"{MAX_INPUT_SIDE}-pixel side this evaluation allows, refusing it"
             )
         self.preprocessing = chosen
+        # The input's free dimensions by name ("batch", "height", "width" in ours), for sessions
+        # made for one input shape (``fixed_for``).
+        self._free = {
+            position: name for position, name in enumerate((batch, height, width)) if isinstance(name, str) and name
+        }
+
+    def _session(self, threads: int, fixed: dict[str, int] | None = None) -> onnxruntime.InferenceSession:
+        try:
+            return onnxruntime.InferenceSession(
+                str(self.path), sess_options=session_options(threads, fixed), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped failures for a broken model
+            raise EvaluationError(
+                f"{self.path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})"
+            ) from None
+
+    def fixed_for(self, batch: int, threads: int) -> SaliencyModel:
+        """This model with a session made for batches of ``batch`` at its preprocessing size, on
+        ``threads`` threads (the last, short batch is padded); itself if nothing would change."""
+        if not self._free and threads == self.threads:
+            return self
+        sizes = (batch, *self.preprocessing.size)
+        fixed = {name: sizes[position] for position, name in self._free.items()}
+        twin = copy.copy(self)
+        twin.session, twin.threads = self._session(threads, fixed), threads
+        if 0 in self._free:
+            twin.fixed_batch = batch
+        return twin
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """[N, H, W] maps for an [N, 3, H, W] batch (run in the model's own batch size if it is fixed)."""

@@ -266,3 +266,20 @@ def test_memory_stays_flat_as_the_image_set_grows(reference, tmp_path):
         growth[count] = int(result.stdout.split("GROWTH_KIB")[1])
     # Ten times the images, about the same peak: maps are scored and dropped, rows are numbers.
     assert growth[400] - growth[40] < 32 * 1024, growth
+
+
+def test_the_scoring_pass_runs_each_model_in_a_session_made_for_one_shape(random_candidate, rembg_shaped):
+    """The scoring pass's sessions (sizes fixed, a share of the threads) give the maps the model
+    gives as loaded, pad a short last batch, and really are fixed: another shape is refused."""
+    from evaluation.models import SaliencyModel
+
+    model = SaliencyModel(random_candidate, threads=2)
+    twin = model.fixed_for(3, 1)
+    assert (twin.fixed_batch, twin.threads, model.fixed_batch, model.threads) == (3, 1, None, 2)
+    height, width = model.preprocessing.size
+    batch = np.random.default_rng(3).standard_normal((5, 3, height, width), dtype=np.float32)
+    np.testing.assert_allclose(twin.predict(batch), model.predict(batch), atol=1e-5)
+    with pytest.raises(Exception, match=r"(?i)dimension|shape"):
+        twin.session.run(None, {twin.input_name: batch[:2]})
+    fixed_already = SaliencyModel(rembg_shaped, threads=1)
+    assert fixed_already.fixed_for(8, 1) is fixed_already  # nothing free, same threads: the same session
