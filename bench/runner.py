@@ -22,9 +22,11 @@ from pathlib import Path
 from mirror.reporting import Reporter
 
 from .common import PYTHON, BenchModel, Row, Sample, alternate, invoke_args, random_file, run
+from .evaluate import bench_evaluate
 from .export import bench_export
 from .inference import bench_consumer, bench_inference, bench_size, validation_margin
 from .publishing import bench_transfer, bench_verify
+from .quantized import bench_quantized
 from .report import write_report
 
 
@@ -127,6 +129,9 @@ def run_benchmarks(options: BenchOptions, reporter: Reporter) -> list[Row]:
     transfers = 2 if quick else 7
     # An export round is ~10 s and the host's stalls move either side by a second or more.
     exports = 2 if quick else 9
+    # An evaluate round runs each side over the photos twice (~2 min on the real model).
+    evaluations = 1 if quick else 2
+    latencies = 3 if quick else 15
     big = (16 if quick else 1024) << 20
     started = time.strftime("%Y-%m-%d")
     rows: list[Row] = []
@@ -138,6 +143,14 @@ def run_benchmarks(options: BenchOptions, reporter: Reporter) -> list[Row]:
         baseline_label = f"`{options.baseline.name}`" if options.baseline else "a plain `torch.onnx.export`"
         # Against another baseline, the plain trace still shows what the graph rewrite saves.
         plain_trace = scratch / "bare.onnx" if options.baseline else None
+        sections: dict[str, list[str]] = {}
+
+        def quantized() -> Row:
+            row, sections["int8 frontier"] = bench_quantized(
+                model.label, model.upstream, exported, baseline, baseline_label, scratch, latencies
+            )
+            return row
+
         steps: list[tuple[str, Callable[[], Row | list[Row]]]] = [
             ("start-up", lambda: bench_startup(short)),
             ("hashing", lambda: bench_hashing(scratch, big, repeat)),
@@ -145,6 +158,8 @@ def run_benchmarks(options: BenchOptions, reporter: Reporter) -> list[Row]:
             ("inference", lambda: bench_inference(model, exported, repeat)),
             ("consumer", lambda: bench_consumer(exported, baseline, baseline_label, model.label, short, plain_trace)),
             ("size", lambda: bench_size(model, exported)),
+            ("evaluate", lambda: bench_evaluate(model.label, model.upstream, exported, baseline, scratch, evaluations)),
+            ("int8", quantized),
             ("verify", lambda: bench_verify(model, scratch, short)),
             ("transfer", lambda: bench_transfer(scratch, big, transfers)),
         ]
@@ -160,7 +175,7 @@ def run_benchmarks(options: BenchOptions, reporter: Reporter) -> list[Row]:
             )
         margin = validation_margin(model, exported)
         reporter.line("validation margin: measured")
-        write_report(rows, options.output, quick, model_sentence, started, {"Validation margin": margin})
+        write_report(rows, options.output, quick, model_sentence, started, {**sections, "Validation margin": margin})
     return rows
 
 

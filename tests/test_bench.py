@@ -30,10 +30,13 @@ def test_quick_bench_writes_the_report_and_chart(tmp_path):
         "verify",
         "upload",
         "download",
+        "evaluate throughput",
+        "int8 variant",
     ):
         assert measurement in names, measurement
     assert all(re.search(r"\| \d+\.\d\d× \|", row) for row in rows[1:])
     assert "torch not imported" in report
+    assert "## int8 frontier" in report and "| static QDQ, per-channel, MinMax |" in report
     assert "## Validation margin" in report and "| enable_all, 1 thread(s) | 1 thread(s) |" in report
     assert "| fixture stand-in |" in report  # each model-dependent row says which model it ran on
     assert "Machine: Linux" in report
