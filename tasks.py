@@ -754,7 +754,8 @@ EVALUATE_HELP = {
     "out": "where evaluation.json, .md and .png go (default: <dist>/evaluation)",
     "batch_size": "INT: images per inference batch where a model allows "
     f"(default {_DEFAULTS['evaluate']['batch_size']})",
-    "threads": "INT: onnxruntime threads for both models (default: all cores)",
+    "threads": "INT: onnxruntime threads, split between the two models while scoring, each model's for "
+    "the latency figures (default: all cores)",
     "size": "HxW (or N) to feed instead of the models' own preprocessing size",
     "latency_samples": "INT: images timed one by one for the latency figures "
     f"(default {_DEFAULTS['evaluate']['latency_samples']})",

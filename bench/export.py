@@ -109,16 +109,21 @@ def bench_export(model: BenchModel, scratch: Path, repeat: int) -> Row:
     # Whole seconds of host noise land on either side of a round; the median of per-round
     # ratios cancels the slow drift, and the interval says how far the rounds agree.
     ratio, _, summary = paired_summary(ours, floor)
+    timed = (re.search(r"upstream witness: .*\(([\d.]+) s\)", line) for line in steps)
+    witness = next((float(found[1]) for found in timed if found), 0.0)
     return Row(
         "export end to end: `invoke export` vs bare `torch.onnx.export` script",
         ours,
         floor,
         "s",
         ratio,
-        "≤ 1.3×",
-        ratio <= 1.3,
+        "≤ 1.2×",
+        ratio <= 1.2,
         [
             summary,
+            f"the upstream witness (an onnxruntime run of the exported model per upstream photo, compared with "
+            f"upstream's saved maps; the bare script has no counterpart) took {witness:.2f} s in process; without "
+            f"it the ratio of the medians would be {(ours.median - witness) / floor.median:.2f}",
             "steps, in process: " + "; ".join(steps),
             "the validation, in process: " + "; ".join(validation_profile(model, scratch)),
             f"start-up and imports: {our_imports.median:.2f} s for ours (invoke, torch, onnx, onnxruntime), "

@@ -171,6 +171,9 @@ def _stream(
             done += len(batch)
             unreadable = sum(1 for s in skipped if s.image_lost)
             reporter.progress("images", done + unreadable, len(entries), unit="images")
+    # Each session's arena holds its activations (~450 MiB for U2NETP at 320x320): the scoring
+    # pass's go before the latency runs fill the consumers' sessions (peak RSS 1.1 GiB, not 2).
+    del runners
     if not outcome.rows:
         raise EvaluationError(f"{settings.images}: none of its {len(entries)} images could be read")
     outcome.latency = _latency(models, kept, settings.threads)
