@@ -159,6 +159,13 @@ class SaliencyModel:
             return self
         sizes = (batch, *self.preprocessing.size)
         fixed = {name: sizes[position] for position, name in self._free.items()}
+        # One name for two dimensions of different sizes (height and width called "side", fed
+        # 320x480) cannot be pinned: that name stays free.
+        fixed = {
+            name: size
+            for name, size in fixed.items()
+            if all(sizes[p] == size for p, other in self._free.items() if other == name)
+        }
         twin = copy.copy(self)
         twin.session, twin.threads = self._session(threads, fixed), threads
         if 0 in self._free:

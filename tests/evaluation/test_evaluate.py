@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime
 import py_sod_metrics
 import pytest
@@ -283,3 +284,15 @@ def test_the_scoring_pass_runs_each_model_in_a_session_made_for_one_shape(random
         twin.session.run(None, {twin.input_name: batch[:2]})
     fixed_already = SaliencyModel(rembg_shaped, threads=1)
     assert fixed_already.fixed_for(8, 1) is fixed_already  # nothing free, same threads: the same session
+
+
+def test_a_dimension_name_shared_by_height_and_width_stays_free_when_they_differ(tmp_path):
+    from evaluation.models import SaliencyModel
+    from tests.evaluation.conftest import _saliency_graph
+
+    path = tmp_path / "square-named.onnx"
+    onnx.save(_saliency_graph("square", "image", ["n", 3, "side", "side"], 1, 2.0), path)
+    twin = SaliencyModel(path, threads=2, size=(32, 48)).fixed_for(2, 1)
+    batch = np.random.default_rng(4).standard_normal((3, 3, 32, 48), dtype=np.float32)
+    assert twin.predict(batch).shape == (3, 32, 48)  # "side" left free; the batch still fixed and padded
+    assert twin.fixed_batch == 2
