@@ -59,9 +59,9 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 
 def _image_set(model_root: Path, scratch: Path) -> tuple[list[Path], str]:
     """The photos: upstream's own test images on the real model, the fixture's labelled scenes otherwise."""
-    photos = model_root / "test_data" / "test_images"
-    found = sorted(p for p in photos.iterdir() if p.is_file()) if photos.is_dir() else []
-    if found:
+    from mirror.witness import test_photos
+
+    if found := test_photos(model_root):
         return found, f"upstream's {len(found)} test photos"
     from mirror.fixture import write_labelled_set
 

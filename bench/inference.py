@@ -19,13 +19,10 @@ def session(
     """An onnxruntime CPU session; ``fixed`` pins named dynamic dimensions (free-dimension overrides)."""
     import onnxruntime
 
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
+    from evaluation.models import session_options
+
+    options = session_options(threads, fixed)
     options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    for name, value in (fixed or {}).items():
-        options.add_free_dimension_override_by_name(name, value)
     source = str(model) if isinstance(model, Path) else model
     return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
@@ -93,6 +90,25 @@ def _in_turn(first: Path, second: Path, turn: int) -> tuple[Path, Path]:
 FIXED_320 = {"batch": 1, "height": 320, "width": 320}
 
 
+def turn_latencies(
+    paths: tuple[Path, Path], image: Any, rounds: int, fixed: dict[str, int] | None = None
+) -> tuple[dict[Path, list[float]], dict[Path, Any]]:
+    """Seconds per run of each model on ``image``, after two warm-up runs each, the two taking
+    turns for ``rounds`` rounds; and each model's output."""
+    sessions = {path: session(path, fixed=fixed) for path in paths}
+    feeds = {path: {s.get_inputs()[0].name: image} for path, s in sessions.items()}
+    outputs = {}
+    for path, s in sessions.items():
+        for _ in range(2):
+            outputs[path] = s.run(None, feeds[path])[0]
+    times: dict[Path, list[float]] = {path: [] for path in paths}
+    for turn in range(rounds):
+        for path in _in_turn(*paths, turn):
+            s, feed = sessions[path], feeds[path]
+            times[path].append(settled(lambda s=s, feed=feed: s.run(None, feed)))
+    return times, outputs
+
+
 def _session_starts(first: Path, second: Path, rounds: int) -> dict[Path, list[float]]:
     created: dict[Path, list[float]] = {first: [], second: []}
     for turn in range(rounds):
@@ -129,24 +145,11 @@ def bench_consumer(
     import numpy as np
 
     paths = (ours_path, baseline)
-    inputs = {path: session(path).get_inputs()[0].name for path in paths}
     image = np.random.default_rng(1).standard_normal((1, 3, 320, 320)).astype(np.float32)
     created = _session_starts(ours_path, baseline, 3 * repeat)
-    outputs = {}
-
-    def latency(fixed: dict[str, int] | None) -> dict[Path, list[float]]:
-        sessions = {path: session(path, fixed=fixed) for path in paths}
-        for path, s in sessions.items():
-            for _ in range(2):
-                outputs[path] = s.run(None, {inputs[path]: image})[0]
-        times: dict[Path, list[float]] = {path: [] for path in paths}
-        for turn in range(5 * repeat):  # two runs of one network: only many rounds tell them apart from noise
-            for path in _in_turn(*paths, turn):
-                s = sessions[path]
-                times[path].append(settled(lambda s=s, path=path: s.run(None, {inputs[path]: image})))
-        return times
-
-    dynamic, fixed = latency(None), latency(FIXED_320)
+    # Two runs of one network: only many rounds tell them apart from noise.
+    dynamic, outputs = turn_latencies(paths, image, 5 * repeat)
+    fixed, _ = turn_latencies(paths, image, 5 * repeat, FIXED_320)
     same = f"outputs at this input differ by at most {float(np.abs(outputs[ours_path] - outputs[baseline]).max()):.2g}"
     common = f"ORT_ENABLE_ALL, intra-op threads onnxruntime's default ({os.cpu_count()} cores), inter-op 1, CPU"
     turns = "the two take turns, first and second alternately"

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .common import Row, Sample, paired_ratio, settled
-from .inference import session
+from .common import Row, Sample, paired_ratio
+from .inference import turn_latencies
 
 LATENCY_TARGET = 0.6  # of the file consumers use, at 320x320, batch 1
 RECIPES = (
@@ -45,12 +45,13 @@ def _labelled(model_root: Path, scratch: Path) -> Labelled:
     import numpy as np
     from PIL import Image
 
-    photos_dir, maps_dir = model_root / "test_data" / "test_images", model_root / "test_data" / "u2netp_results"
+    from mirror.witness import MAPS, test_photos
+
+    maps_dir = model_root / MAPS
     held, masks = scratch / "quant-held" / "Image", scratch / "quant-held" / "Mask"
     held.mkdir(parents=True)
     masks.mkdir(parents=True)
-    if photos_dir.is_dir() and maps_dir.is_dir():
-        photos = sorted(p for p in photos_dir.iterdir() if p.is_file())
+    if (photos := test_photos(model_root)) and maps_dir.is_dir():
         calibration, kept = photos[0::2], photos[1::2]
         for photo in kept:
             shutil.copyfile(photo, held / photo.name)
@@ -98,6 +99,8 @@ def _quantize(fp32: Path, out: Path, recipe: dict[str, Any], calibration: list[P
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from mirror.metadata import INPUT_NAME
+
     prepared = out.with_suffix(".pre.onnx")
     quant_pre_process(str(fp32), str(prepared))
     if recipe.get("dynamic"):
@@ -106,7 +109,7 @@ def _quantize(fp32: Path, out: Path, recipe: dict[str, Any], calibration: list[P
         quantize_static(
             str(prepared),
             str(out),
-            _Calibration(calibration, "input"),
+            _Calibration(calibration, INPUT_NAME),
             quant_format=QuantFormat.QDQ,
             per_channel=recipe["per_channel"],
             activation_type=QuantType.QUInt8,
@@ -114,22 +117,6 @@ def _quantize(fp32: Path, out: Path, recipe: dict[str, Any], calibration: list[P
             calibrate_method=getattr(CalibrationMethod, recipe["method"]),
         )
     prepared.unlink()
-
-
-def _latency(variant: Path, reference: Path, rounds: int) -> tuple[list[float], list[float]]:
-    import numpy as np
-
-    x = np.random.default_rng(0).standard_normal((1, 3, 320, 320), dtype=np.float32)
-    sessions = [session(variant), session(reference)]
-    feeds = [{s.get_inputs()[0].name: x} for s in sessions]
-    for s, feed in zip(sessions, feeds, strict=True):
-        s.run(None, feed), s.run(None, feed)
-    times: list[list[float]] = [[], []]
-    for turn in range(rounds):
-        order = (0, 1) if turn % 2 == 0 else (1, 0)
-        for index in order:
-            times[index].append(settled(lambda i=index: sessions[i].run(None, feeds[i])))
-    return times[0], times[1]
 
 
 def _judge(variant: Path, fp32: Path, labelled: Labelled, out: Path) -> dict[str, Any]:
@@ -150,6 +137,7 @@ def bench_quantized(
     model_label: str, model_root: Path, fp32: Path, reference: Path, reference_label: str, scratch: Path, rounds: int
 ) -> tuple[Row, list[str]]:
     """The row (the best recipe the gate promotes, or none) and the frontier, one line per recipe."""
+    import numpy as np
     import onnxruntime
 
     labelled = _labelled(model_root, scratch)
@@ -164,10 +152,12 @@ def bench_quantized(
     # (ratio, recipe, promoted, our times, their times) of each recipe tried.
     tried: list[tuple[float, str, bool, list[float], list[float]]] = []
     fp32_metrics: dict[str, float] | None = None
+    image = np.random.default_rng(0).standard_normal((1, 3, 320, 320), dtype=np.float32)
     for name, recipe in RECIPES:
         variant = scratch / f"int8-{len(tried)}.onnx"
         _quantize(fp32, variant, recipe, labelled.calibration)
-        ours, theirs = _latency(variant, reference, rounds)
+        times, _ = turn_latencies((variant, reference), image, rounds)
+        ours, theirs = times[variant], times[reference]
         ratio, low, high = paired_ratio(ours, theirs)
         result = _judge(variant, fp32, labelled, scratch / "quant-eval")
         metrics, agreement = result["metrics"], result["agreement"]

@@ -256,11 +256,7 @@ def run_export(settings: ExportSettings, reporter: Reporter = SILENT) -> ExportR
         # not need the model, and took 2-3 s of the witness's 8.6 s on the real model.
         from .witness import prepare
 
-        preparing = pool.submit(prepare, settings.upstream)
-        try:
-            return _export(settings, inputs, preparing, reporter)
-        finally:
-            preparing.cancel()
+        return _export(settings, inputs, pool.submit(prepare, settings.upstream), reporter)
 
 
 def _export(settings: ExportSettings, inputs: Inputs, preparing: Future[Any], reporter: Reporter) -> ExportResult:

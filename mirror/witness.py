@@ -157,6 +157,12 @@ class TestSet:
     decoder: str
 
 
+def test_photos(checkout: Path) -> list[Path]:
+    """Upstream's test photos in ``checkout``, in name order; none if it has no such folder."""
+    folder = checkout / IMAGES
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
 def prepare(checkout: Path) -> TestSet | None:
     """Decode and process the checkout's test photos and read their saved maps; None without a test set."""
     images, maps = checkout / IMAGES, checkout / MAPS
@@ -167,7 +173,7 @@ def prepare(checkout: Path) -> TestSet | None:
     from PIL import Image
 
     cases = []
-    for path in sorted(p for p in images.iterdir() if p.is_file()):
+    for path in test_photos(checkout):
         expected_path = maps / f"{path.stem}.png"
         if not expected_path.is_file():
             continue

@@ -16,7 +16,6 @@ changed is reported and the release is fetched and verified again.  Torch-free.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -116,7 +115,7 @@ def _policy(settings: VerifySettings) -> dict[str, Any]:
     instance = settings.instance
     trust = None
     if instance.trust_config is not None:
-        trust = hashlib.sha256(Path(instance.trust_config).read_bytes()).hexdigest()
+        trust = sha256_file(Path(instance.trust_config))
     return {
         "signer": settings.expected.label,
         "instance": "staging" if instance.staging else ("trust_config " + trust if trust else "production"),
