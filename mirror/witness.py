@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import UpstreamError
 from .metadata import IMAGENET_MEAN, IMAGENET_STD
 from .reporting import SILENT, Reporter
 
@@ -177,9 +178,19 @@ def prepare(checkout: Path) -> TestSet | None:
         expected_path = maps / f"{path.stem}.png"
         if not expected_path.is_file():
             continue
-        image = read_image(path)
-        with Image.open(expected_path) as opened:
-            expected = np.array(opened.convert("RGB"))[:, :, 0].astype(np.int16)
+        try:
+            image = read_image(path)
+        except (OSError, ValueError, SyntaxError) as exc:  # jpeglib, scikit-image and Pillow each their own
+            raise UpstreamError(
+                f"{path}: not a readable test photo ({exc}); the checkout's test set is damaged"
+            ) from None
+        try:
+            with Image.open(expected_path) as opened:
+                expected = np.array(opened.convert("RGB"))[:, :, 0].astype(np.int16)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise UpstreamError(
+                f"{expected_path}: not a readable saved map ({exc}); the checkout's test set is damaged"
+            ) from None
         cases.append(_Case(path.name, network_input(image), (image.shape[0], image.shape[1]), expected))
     return TestSet(tuple(cases), f"IJG libjpeg {IJG_VERSION} (jpeglib {jpeglib.__version__}) for JPEGs")
 

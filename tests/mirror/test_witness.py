@@ -18,7 +18,7 @@ from mirror.errors import UpstreamError
 from mirror.fixture import TEST_PHOTOS, build_fixture, write_checkpoint
 from mirror.manifest_step import run_manifest
 from mirror.pipeline import run_export
-from mirror.witness import MAPS, witness
+from mirror.witness import IMAGES, MAPS, witness
 from tests.helpers import MANIFEST, ONNX, run_cli, settings_for
 
 pytestmark = pytest.mark.slow
@@ -81,6 +81,19 @@ def test_the_task_exits_by_the_verdict(checkout, exported_dist, tmp_path):
     empty.mkdir()
     nothing = run_cli("witness", "--upstream", str(empty), "--onnx", str(exported_dist / ONNX), cwd=tmp_path)
     assert nothing.returncode == 1 and "nothing was measured" in nothing.stderr
+
+
+@pytest.mark.parametrize("damaged", ["photo", "map"])
+def test_a_damaged_test_set_is_one_clear_error(checkout, exported_dist, tmp_path, damaged):
+    name, _ = TEST_PHOTOS[1]  # the JPEG: decoded by IJG libjpeg, which raises its own error
+    path = checkout.root / (IMAGES / name if damaged == "photo" else MAPS / f"{name.rsplit('.', 1)[0]}.png")
+    path.write_bytes(b"not an image at all")
+    with pytest.raises(UpstreamError, match=f"^{path}: not a readable"):
+        witness((exported_dist / ONNX).read_bytes(), checkout.root)
+    result = run_cli("witness", "--upstream", str(checkout.root), "--onnx", str(exported_dist / ONNX), cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {path}: not a readable")
 
 
 def _inverted(path) -> bytes:
