@@ -126,7 +126,7 @@ def run_benchmarks(options: BenchOptions, reporter: Reporter) -> list[Row]:
     # Sub-second commands vary by tens of ms run to run on a shared 2-core machine, and 1 GiB
     # transfers by whole seconds when the host stalls a write: more samples for both.
     short = 2 if quick else 11
-    transfers = 2 if quick else 7
+    transfers = 2 if quick else 11
     # An export round is ~10 s and the host's stalls move either side by a second or more.
     exports = 2 if quick else 9
     # An evaluate round runs each side over the photos twice (~2 min on the real model).
