@@ -25,6 +25,14 @@ from .transport import CHUNK_SIZE, Clock, Transport, _Retryable, _TooSlow, trans
 DOWNLOAD_CHUNK = 8 << 20
 
 
+class _WriteFailed(Exception):
+    """Writing a downloaded chunk to its file failed (``error``); kept apart from the socket's OSErrors."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _UploadBody:
     """A file opened for one upload attempt: read in chunks, with a length, reporting progress."""
 
@@ -147,12 +155,13 @@ class Transfers(Transport):
         # The hash runs in a second thread (sha256 releases the GIL) while this one writes the
         # chunk and reads the next: the two halves of the work, ~0.7 s of CPU a GiB each here,
         # then run side by side.  Measured on the bench machine, 1 GiB over loopback: hashing
-        # in this thread 0.6-0.7x curl's speed, hash and write together in the thread 0.87x, the hash alone
-        # there 0.95x (medians of 8).  One hash in flight bounds memory and keeps the chunks in
-        # order.  Reads fill DOWNLOAD_CHUNK bytes rather than taking whatever the socket holds
-        # (read1): a handoff per 8 MiB instead of per ~100 KiB.  The deadline still holds
-        # inside a long read: it closes the connection.  Nothing is used before the digest is
-        # checked: the sink is a temporary file until then.
+        # in this thread 0.6-0.7x curl's speed, hash and write together in the second thread
+        # 0.87x, the hash alone there 0.95x (medians of 8).  One hash in flight bounds memory
+        # and keeps the chunks in order.  Reads fill DOWNLOAD_CHUNK bytes rather than taking
+        # whatever the socket holds (read1): a handoff per 8 MiB instead of per ~100 KiB.  The
+        # deadline still holds inside a long read: it closes the connection.  Nothing reaches
+        # a caller before the digest is checked: until then the sink is a temporary file or a
+        # buffer.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="download-hash") as hasher:
             hashing: Future[None] | None = None
             try:
@@ -167,7 +176,10 @@ class Transfers(Transport):
                         hashing.result()
                     hashing = hasher.submit(digest.update, chunk)
                     if sink is not None:
-                        sink.write(chunk)
+                        try:
+                            sink.write(chunk)
+                        except OSError as exc:
+                            raise _WriteFailed(exc) from None
                     reporter.progress(f"download {asset.name}", done, asset.size)
                     if done == asset.size:
                         break
@@ -184,6 +196,10 @@ class Transfers(Transport):
                     )
                 if hashing is not None:
                     hashing.result()  # the last chunk hashed
+            except _WriteFailed as failed:
+                # A full disk is the local file's problem, not the network's: downloading again
+                # cannot help.  The OSError reaches the writer, which names the file.
+                raise failed.error from None
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
                 raise _Retryable(f"{asset.name}: interrupted ({type(exc).__name__})") from None
             finally:

@@ -50,21 +50,34 @@ def settings_for(fixture: Fixture, dist: Path, **changes) -> ExportSettings:
     return replace(base, **changes)
 
 
+_LIMITED = (
+    "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def run_cli(
     *args: str,
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
     env_override: dict[str, str] | None = None,
     timeout: float = 300,
+    file_size_limit: int | None = None,
 ):
     """Run ``python -m invoke ARGS`` in ``cwd`` (tasks.py is found through --search-root).
 
     ``env`` adds to the current environment; ``env_override`` replaces it.  Standard input is
-    closed, as in CI, so nothing can wait for a prompt.
+    closed, as in CI, so nothing can wait for a prompt.  ``file_size_limit`` (bytes) makes every
+    write past it fail with EFBIG, as a full disk would fail it (Python ignores SIGXFSZ).
     """
     full_env = env_override if env_override is not None else {**os.environ, **(env or {})}
+    command = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args]
+    if file_size_limit is not None:
+        # Set in a Python that then becomes the command (exec): preexec_fn is unsafe while the
+        # tests' loopback servers run threads in this process.
+        command = [sys.executable, "-c", _LIMITED.format(limit=file_size_limit), *command]
     return subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(ROOT), *args],
+        command,
         cwd=cwd,
         capture_output=True,
         stdin=subprocess.DEVNULL,

@@ -195,6 +195,30 @@ def test_a_hostile_or_broken_server_changes_nothing(
     assert_no_secrets(results, workspace.root)
 
 
+def test_a_download_that_cannot_be_written_is_the_local_file_s_error(
+    github, published, trust_config, pristine, workspace
+):
+    # A full disk is not a network fault: it is named once, with the file, and not retried
+    # (re-downloading cannot help) nor blamed on GitHub.  Here every write past half the ONNX's
+    # size fails with EFBIG; the other assets are smaller and still land in staging.
+    first = verify_download(workspace, github, trust_config, pristine)
+    assert first.returncode == 0, first.stderr
+    dist_before, outside_before = tree(workspace.dist), workspace.outside_dist()
+    onnx_size = (published / ONNX).stat().st_size
+    assert all(path.stat().st_size < onnx_size // 2 for path in published.iterdir() if path.name != ONNX)
+    fetched_before = sum(1 for method, path in github.requests if method == "GET" and path.endswith(f"/{ONNX}"))
+    args = ["verify", "--repo", REPO, "--tag", TAG, "--dist", str(workspace.dist), "--trust-config", str(trust_config)]
+    result = run_cli(
+        *args, cwd=workspace.root, env_override=cli_env(github, pristine), timeout=120, file_size_limit=onnx_size // 2
+    )
+    line = assert_one_line_failure(result, f"{ONNX}: cannot write it (File too large)")
+    assert "GitHub" not in line
+    fetched = sum(1 for method, path in github.requests if method == "GET" and path.endswith(f"/{ONNX}"))
+    assert fetched - fetched_before == 1  # not retried
+    assert tree(workspace.dist) == dist_before
+    assert workspace.outside_dist() == outside_before
+
+
 def test_a_garbage_content_length_is_not_trusted_either_way(github, published, trust_config, pristine, workspace):
     # `Content-Length: abc` once crashed the download; the size that counts is the API's.
     github.download_mode = "bad_length"
