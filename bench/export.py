@@ -81,17 +81,12 @@ def witness_runs(model: BenchModel, scratch: Path) -> tuple[int, float] | None:
     None where the checkout holds no test set.  The runs are the part of the witness no
     overlap can hide: they need the exported model and keep both cores busy.
     """
-    import onnxruntime
-
-    from mirror.witness import prepare
+    from mirror.witness import prepare, witness_session
 
     test_set = prepare(model.upstream)
     if test_set is None or not test_set.cases:
         return None
-    model_bytes = (scratch / "inproc" / "u2netp_mirror_v1.onnx").read_bytes()
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+    session = witness_session((scratch / "inproc" / "u2netp_mirror_v1.onnx").read_bytes())
     session.run(None, {"input": test_set.cases[0].network_input})  # the first run pays for allocations
     start = time.perf_counter()
     for case in test_set.cases:

@@ -195,6 +195,17 @@ def prepare(checkout: Path) -> TestSet | None:
     return TestSet(tuple(cases), f"IJG libjpeg {IJG_VERSION} (jpeglib {jpeglib.__version__}) for JPEGs")
 
 
+def witness_session(model_bytes: bytes) -> Any:
+    """The onnxruntime session the witness runs the model in (the bench times its runs in it too)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    # Sizes stay free: fixing them (onnxruntime's blocked layout) moved one pixel of one saved
+    # map by an 8-bit level on the real model, and the witness's margin is one level.
+    return onnxruntime.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+
+
 def witness(
     model_bytes: bytes, checkout: Path, reporter: Reporter = SILENT, prepared: TestSet | None = None
 ) -> WitnessReport | None:
@@ -206,13 +217,8 @@ def witness(
     if test_set is None:
         return None
     import numpy as np
-    import onnxruntime
 
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    # Sizes stay free: fixing them (onnxruntime's blocked layout) moved one pixel of one saved
-    # map by an 8-bit level on the real model, and the witness's margin is one level.
-    session = onnxruntime.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+    session = witness_session(model_bytes)
     input_name = session.get_inputs()[0].name
     found = []
     for case in test_set.cases:

@@ -137,11 +137,26 @@ def published(github, signed, instance, pins):
     return signed
 
 
-def verify_download(workspace, github, trust_config, pristine, *extra: str, debug: bool = False, **env: str):
+def verify_download(
+    workspace,
+    github,
+    trust_config,
+    pristine,
+    *extra: str,
+    debug: bool = False,
+    file_size_limit: int | None = None,
+    **env: str,
+):
     args = ["--debug"] if debug else []
     args += ["verify", "--repo", REPO, "--tag", TAG, "--dist", str(workspace.dist)]
     args += ["--trust-config", str(trust_config), *extra]
-    return run_cli(*args, cwd=workspace.root, env_override=cli_env(github, pristine, **env), timeout=120)
+    return run_cli(
+        *args,
+        cwd=workspace.root,
+        env_override=cli_env(github, pristine, **env),
+        timeout=120,
+        file_size_limit=file_size_limit,
+    )
 
 
 def test_download_verifies_in_staging_then_fills_dist(github, published, trust_config, pristine, workspace):
@@ -206,15 +221,15 @@ def test_a_download_that_cannot_be_written_is_the_local_file_s_error(
     dist_before, outside_before = tree(workspace.dist), workspace.outside_dist()
     onnx_size = (published / ONNX).stat().st_size
     assert all(path.stat().st_size < onnx_size // 2 for path in published.iterdir() if path.name != ONNX)
-    fetched_before = sum(1 for method, path in github.requests if method == "GET" and path.endswith(f"/{ONNX}"))
-    args = ["verify", "--repo", REPO, "--tag", TAG, "--dist", str(workspace.dist), "--trust-config", str(trust_config)]
-    result = run_cli(
-        *args, cwd=workspace.root, env_override=cli_env(github, pristine), timeout=120, file_size_limit=onnx_size // 2
-    )
+
+    def onnx_downloads() -> int:
+        return sum(1 for method, path in github.requests if method == "GET" and path.endswith(f"/{ONNX}"))
+
+    fetched_before = onnx_downloads()
+    result = verify_download(workspace, github, trust_config, pristine, file_size_limit=onnx_size // 2)
     line = assert_one_line_failure(result, f"{ONNX}: cannot write it (File too large)")
     assert "GitHub" not in line
-    fetched = sum(1 for method, path in github.requests if method == "GET" and path.endswith(f"/{ONNX}"))
-    assert fetched - fetched_before == 1  # not retried
+    assert onnx_downloads() - fetched_before == 1  # not retried
     assert tree(workspace.dist) == dist_before
     assert workspace.outside_dist() == outside_before
 
